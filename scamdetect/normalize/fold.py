@@ -1,0 +1,61 @@
+"""Character folding: one Unicode character in, the plain lowercase Latin text it stands for out.
+
+Look-alike letters come from Unicode's confusables table (shipped by ``confusable_homoglyphs``),
+decorative fonts and full-width forms from NFKD, small capitals from their Unicode names.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from confusable_homoglyphs import utils as _cf_utils
+
+# Invisible characters used to split words so that filters miss them.
+ZERO_WIDTH = frozenset(
+    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180e"
+    "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2061\u2062\u2063\u2064"
+    "\u2066\u2067\u2068\u2069\u206a\u206b\u206c\u206d\u206e\u206f\u3164\ufeff\uffa0"
+)
+_NAME_LETTER = re.compile(r"^LATIN (?:CAPITAL |SMALL )?LETTER (?:SMALL CAPITAL )?([A-Z])$")
+
+
+def _confusable_table() -> dict[str, str]:
+    """Map every non-ASCII look-alike of an ASCII letter or digit to that letter (lowercase)."""
+    data = _cf_utils.load("confusables.json")
+    table: dict[str, str] = {}
+    # Letters win over digits: "ο" is read as the letter o, not zero.
+    for target in sorted(data, key=lambda c: (not c.isalpha(), c)):
+        if len(target) != 1 or not target.isascii() or not target.isalnum():
+            continue
+        for glyph in data[target]:
+            c = glyph["c"]
+            if len(c) == 1 and not c.isascii():
+                table.setdefault(c, target.lower())
+    return table
+
+
+_TABLE = _confusable_table()
+
+
+@lru_cache(maxsize=65536)
+def fold_char(ch: str) -> str:
+    """Return the folded form of one character ("" for invisible ones)."""
+    if ch in ZERO_WIDTH or "\ufe00" <= ch <= "\ufe0f":
+        return ""
+    cat = unicodedata.category(ch)
+    if cat == "Zs":
+        return " "
+    if cat in ("Mn", "Me"):
+        return ""
+    if ch in _TABLE:
+        return _TABLE[ch]
+    decomposed = unicodedata.normalize("NFKD", ch)
+    out = "".join(c for c in decomposed if unicodedata.category(c) not in ("Mn", "Me"))
+    if out and out != ch:
+        return "".join(_TABLE.get(c, c) for c in out).lower()
+    m = _NAME_LETTER.match(unicodedata.name(ch, ""))
+    if m:
+        return m.group(1).lower()
+    return ch.lower() if len(ch.lower()) == 1 else ch

@@ -1,0 +1,170 @@
+"""Normalisation of Indonesian social-media text, shared by training and inference.
+
+Each stage rewrites the text and records where it changed the length, so that any span found in
+the normalised text maps back to the characters a person sees in the original post.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from .fold import ZERO_WIDTH, fold_char
+
+# (new_start, new_end, old_start, old_end) of one length-changing replacement.
+Edit = tuple[int, int, int, int]
+
+URL_RE = re.compile(
+    r"(?:https?://|www\.)[^\s<>\"']+"
+    r"|\b(?:[a-z0-9-]+\.)+(?:com|id|me|ly|co|net|org|io|link|site|xyz|info|asia|top|cc|gl|to|gd|app|page)"
+    r"(?:/[^\s<>\"']*)?",
+)
+EMAIL_RE = re.compile(r"\b[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b")
+HANDLE_RE = re.compile(r"(?<![\w@.])@[a-z0-9_][a-z0-9_.]{1,31}\b")
+# Masks that scraped corpora put where a link or an account was.
+MASK_RE = re.compile(r"\[(?:url|link|tautan)\]|<url>|(?<![\w/])url(?![\w/])|@user\b")
+
+_SPACED_RE = re.compile(r"(?<![^\s(\[\"'])(?:[a-z0-9][ .\-_*|]{1,2}){1,}[a-z0-9](?![^\s,.!?:;)\]\"'])")
+_SPACED_PAIRS = frozenset({"wa", "dm", "tg", "cs", "pt", "ig", "hp", "ln", "jt", "pp"})
+_TOKEN_RE = re.compile(r"[a-z0-9]+")
+_LEET_TOKEN_RE = re.compile(r"\b[a-z0-9]*[a-z][013-57-9][a-z0-9]*\b")
+_LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g"}
+_LEET_RE = re.compile(r"(?<=[a-z])[013-57-9](?![0-9])")
+# Words that really are written with digits.
+_DIGIT_WORDS = frozenset(
+    {"p3mi", "sip3mi", "bp2mi", "bp3mi", "kp2mi", "p4mi", "siskop2mi", "lp3mi", "p3tki", "pptkis",
+     "g2g", "b2b", "b2c", "4g", "5g", "mp3", "mp4", "covid19", "h2o", "ps4", "ps5", "k3", "s1",
+     "s2", "s3", "d3", "d4", "d1", "d2", "a1", "a2", "b1", "b2", "c1", "c2", "n4", "n5", "n3",
+     "jlpt", "topik1", "topik2", "tki", "x1", "x2", "x3", "x4", "x5", "6d", "4d", "3d", "2d",
+     "sim", "sim1", "sima", "simb1", "simb2", "p2mi", "uu", "pp", "cv", "id", "usd"}
+)
+_MONEY_TOKEN = re.compile(r"^(?:rp|idr|usd|us|rm|sgd|myr|thb)[0-9]")
+_REPEAT_RE = re.compile(r"([a-z])\1{2,}")
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """A post after normalisation: ``text`` for matching, with a map back to ``original``."""
+
+    original: str
+    text: str
+    stages: tuple[tuple[Edit, ...], ...] = ()
+    # How much disguise was undone: look-alike letters, hidden characters, spaced or leet words.
+    deobfuscated: dict[str, int] = field(default_factory=dict)
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        """Map a span of ``text`` to the span of ``original`` it came from."""
+        for edits in reversed(self.stages):
+            start, end = _map_back(edits, start, True), _map_back(edits, end, False)
+        return start, end
+
+    def original_span(self, start: int, end: int) -> str:
+        """The original characters behind a span of ``text``."""
+        s, e = self.to_original(start, end)
+        return self.original[s:e]
+
+
+def _map_back(edits: tuple[Edit, ...], pos: int, is_start: bool) -> int:
+    i = bisect_right(edits, (pos, float("inf"))) - 1
+    if i < 0:
+        return pos
+    ns, ne, os_, oe = edits[i]
+    if pos >= ne:
+        return oe + (pos - ne)
+    if pos == ns:
+        return os_
+    # Inside a replaced region: a span start snaps to its start, an end to its end.
+    return os_ if is_start else oe
+
+
+def rewrite(
+    text: str, pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str | None],
+    protected: Iterable[tuple[int, int]] = (),
+) -> tuple[str, tuple[Edit, ...], int]:
+    """Apply ``repl`` to every match outside ``protected`` spans; return text, edits, changes."""
+    shields = sorted(protected)
+    out: list[str] = []
+    edits: list[Edit] = []
+    last = shift = changes = 0
+    for m in pattern.finditer(text):
+        s, e = m.span()
+        if shields and any(a < e and s < b for a, b in shields):
+            continue
+        new = repl(m)
+        if new is None or new == m.group(0):
+            continue
+        changes += 1
+        out.append(text[last:s])
+        out.append(new)
+        if len(new) != e - s:
+            edits.append((s + shift, s + shift + len(new), s, e))
+            shift += len(new) - (e - s)
+        last = e
+    if not changes:
+        return text, (), 0
+    out.append(text[last:])
+    return "".join(out), tuple(edits), changes
+
+
+def _fold(text: str) -> tuple[str, tuple[Edit, ...], int, int]:
+    """Lowercase and fold non-ASCII characters; count look-alikes and hidden characters."""
+    if text.isascii():
+        return text.lower(), (), 0, 0
+    out: list[str] = []
+    edits: list[Edit] = []
+    shift = lookalike = hidden = 0
+    for i, ch in enumerate(text):
+        if ch.isascii():
+            out.append(ch.lower() if "A" <= ch <= "Z" else ch)
+            continue
+        f = fold_char(ch)
+        out.append(f)
+        if ch in ZERO_WIDTH:
+            hidden += 1
+        elif f.isascii() and f.isalnum():
+            lookalike += 1
+        if len(f) != 1:
+            edits.append((i + shift, i + shift + len(f), i, i + 1))
+            shift += len(f) - 1
+    return "".join(out), tuple(edits), lookalike, hidden
+
+
+def _join_spaced(m: re.Match[str]) -> str | None:
+    joined = "".join(_TOKEN_RE.findall(m.group(0)))
+    if len(joined) >= 3 or joined in _SPACED_PAIRS:
+        return joined
+    return None
+
+
+def _unleet_token(m: re.Match[str]) -> str | None:
+    tok = m.group(0)
+    if tok in _DIGIT_WORDS or tok.isdigit() or sum(c.isalpha() for c in tok) < 2 or _MONEY_TOKEN.match(tok):
+        return None
+    fixed = _LEET_RE.sub(lambda d: _LEET[d.group(0)], tok)
+    return fixed if fixed != tok else None
+
+
+def protected_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of links, e-mail addresses and handles, which de-obfuscation must not touch."""
+    spans = [m.span() for rx in (URL_RE, EMAIL_RE, HANDLE_RE) for m in rx.finditer(text)]
+    return sorted(spans)
+
+
+def normalize(text: str) -> Normalized:
+    """Normalise one post: fold Unicode, undo spacing / leet / repeats, keep a map to the original."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be str, got {type(text).__name__}")
+    folded, fold_edits, lookalike, hidden = _fold(text)
+    stages = [fold_edits]
+    stats = {"lookalike": lookalike, "hidden": hidden, "spaced": 0, "leet": 0, "repeat": 0}
+    cur = folded
+    for name, rx, fn in (("spaced", _SPACED_RE, _join_spaced), ("leet", _LEET_TOKEN_RE, _unleet_token),
+                         ("repeat", _REPEAT_RE, lambda m: m.group(1))):
+        if name == "leet" and not any(c.isdigit() for c in cur):
+            continue
+        cur, edits, n = rewrite(cur, rx, fn, protected_spans(cur))
+        stages.append(edits)
+        stats[name] = n
+    return Normalized(text, cur, tuple(stages), {k: v for k, v in stats.items() if v})

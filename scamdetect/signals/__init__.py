@@ -1,0 +1,67 @@
+"""Signals of one post: extracted entities and red-flag rule hits, and the classifier's input text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from ..normalize import MASK_RE, Normalized, normalize
+from .entities import DESTINATIONS, SCAM_HUBS, Entity, extract
+from .rules import CHECKS, CheckRule, PatternRule, Rule, RuleError, RuleHit, RuleSet, Span, apply_rules, load_rules
+
+__all__ = ["Analysis", "analyze", "model_text", "Entity", "extract", "Rule", "PatternRule", "CheckRule",
+           "RuleHit", "RuleSet", "RuleError", "Span", "load_rules", "apply_rules", "CHECKS", "DESTINATIONS",
+           "SCAM_HUBS", "PLACEHOLDERS"]
+
+# What the classifier sees instead of a concrete link, number or amount: the kind matters, the
+# digits do not, and a model must not learn one recruiter's number.
+PLACEHOLDERS = {
+    "url": " xurlx ", "whatsapp_link": " xwalinkx ", "telegram_link": " xtglinkx ", "email": " xemailx ",
+    "handle": " xhandlex ", "phone": " xphonex ", "bank_account": " xbankx ", "money": " xmoneyx ",
+    "money_high": " xmoneyhighx ",
+}
+_MASKS = {"@user": PLACEHOLDERS["handle"]}
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything the library knows about one post before the classifier runs."""
+
+    norm: Normalized
+    entities: tuple[Entity, ...]
+    hits: tuple[RuleHit, ...]
+    model_text: str
+
+
+def model_text(norm: Normalized, entities: Sequence[Entity]) -> str:
+    """The normalised text with entities and scraper masks replaced by placeholder words."""
+    t = norm.text
+    spans: list[tuple[int, int, str]] = []
+    for e in entities:
+        if e.kind == "destination":
+            continue
+        kind = e.kind
+        if kind == "money" and e.extra and e.extra["idr"] >= 7_000_000 and e.extra["period"] in ("month", None):
+            kind = "money_high"
+        spans.append((*e.norm_span, PLACEHOLDERS[kind]))
+    spans.extend((m.start(), m.end(), _MASKS.get(m.group(0), PLACEHOLDERS["url"])) for m in MASK_RE.finditer(t))
+    if not spans:
+        return t
+    spans.sort()
+    out, last = [], 0
+    for s, e, ph in spans:
+        if s < last:  # overlapping entities (a phone inside a wa.me link): the first one wins
+            continue
+        out.append(t[last:s])
+        out.append(ph)
+        last = e
+    out.append(t[last:])
+    return "".join(out)
+
+
+def analyze(text: str, rules: Sequence[Rule] | RuleSet) -> Analysis:
+    """Normalise one post, extract its entities, run the rules and build the classifier input."""
+    norm = normalize(text)
+    entities = extract(norm)
+    hits = apply_rules(rules, norm, entities)
+    return Analysis(norm, tuple(entities), tuple(hits), model_text(norm, entities))

@@ -1,0 +1,212 @@
+"""Entities a takedown report needs: contacts, links, handles, bank accounts, money, destinations.
+
+Everything is found in the normalised text (so disguised numbers and names are found too) and
+reported with the span of the original post it came from.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import phonenumbers
+
+from ..normalize import EMAIL_RE, HANDLE_RE, URL_RE, Normalized
+
+_WA_LINK = re.compile(r"(?:wa\.me|api\.whatsapp\.com|chat\.whatsapp\.com|wa\.link)", re.I)
+_TG_LINK = re.compile(r"(?:t\.me|telegram\.me|telegram\.dog)/", re.I)
+_SHORTENER = re.compile(r"^(?:https?://)?(?:www\.)?(?:bit\.ly|s\.id|tinyurl\.com|cutt\.ly|linktr\.ee|lynk\.id|rebrand\.ly|shorturl\.at|is\.gd|t\.ly)\b")
+# A run of digits with the separators people type; at least 8 digits in all.
+_PHONE_RE = re.compile(r"(?<![\w.,])(?:\+|00)?\d(?:[\s.\-()]{0,2}\d){7,15}(?![\w])")
+_PHONE_START = re.compile(r"^(?:\+|00|0[1-9]|62|855|95|856|66|63|84|60|65|971|886|852|82|81)")
+_MONEY_BEFORE = re.compile(r"(?:rp|idr|usd|\$|rm|myr|sgd|thb|baht)\.?\s*$")
+_BANKS = (r"bca|bri|bni|mandiri|bsi|btn|cimb(?: niaga)?|danamon|permata|jago|seabank|dana|ovo|gopay|"
+          r"shopeepay|linkaja|ocbc|maybank|panin|mega|bjb|bpd|btpn|jenius|blu|allo")
+_BANK_RE = re.compile(
+    rf"\b(?:rek(?:ening)?|no\.?\s*rek|norek|transfer|tf|bank)?\s*(?P<bank>{_BANKS})\b[\s:.\-]*"
+    r"(?:no\.?\s*(?:rek(?:ening)?)?[\s:.]*)?(?P<num>\d(?:[\s.\-]?\d){6,17})\b"
+    r"(?:\s*(?:a\.?\s?n\.?|an|atas nama)\s*(?P<owner>[a-z][a-z .']{1,40}?)(?=[\n,.;)]|$|\s{2}))?"
+)
+_AMOUNT = r"\d{1,3}(?:[.,]\d{3})+(?:,\d+)?|\d+(?:[.,]\d+)?"
+_MULT = {"jt": 1e6, "juta": 1e6, "jeti": 1e6, "m": 1e6, "million": 1e6, "rb": 1e3, "ribu": 1e3,
+         "rebu": 1e3, "k": 1e3, "thousand": 1e3, "miliar": 1e9, "billion": 1e9}
+_CUR_ALIASES = {"rp": "IDR", "idr": "IDR", "usd": "USD", "us$": "USD", "$": "USD", "dollar": "USD",
+                "dolar": "USD", "rm": "MYR", "myr": "MYR", "ringgit": "MYR", "sgd": "SGD",
+                "thb": "THB", "baht": "THB", "yen": "JPY", "¥": "JPY", "won": "KRW", "ntd": "TWD",
+                "nt$": "TWD", "hkd": "HKD", "aed": "AED", "dirham": "AED", "yuan": "CNY", "rmb": "CNY",
+                "peso": "PHP", "php": "PHP", "riyal": "SAR", "sar": "SAR"}
+# Rough rates for telling a high salary from a normal one, not for accounting.
+IDR_PER = {"IDR": 1.0, "USD": 16000.0, "MYR": 3500.0, "SGD": 12000.0, "THB": 450.0, "JPY": 105.0,
+           "KRW": 11.5, "TWD": 500.0, "HKD": 2000.0, "AED": 4300.0, "CNY": 2200.0, "PHP": 280.0,
+           "SAR": 4200.0}
+_CUR = r"rp\.?|idr|usd|us\$|\$|rm|myr|sgd|thb|baht|yen|¥|won|ntd|nt\$|hkd|aed|dirham|yuan|rmb|riyal|sar|peso"
+_MONEY_RE = re.compile(
+    rf"(?:(?P<pre>{_CUR})\s?(?P<a1>{_AMOUNT})\s?(?P<m1>jt|juta|jeti|rb|ribu|rebu|k|m|million|thousand|miliar|billion)?\b"
+    rf"|\b(?P<a2>{_AMOUNT})\s?(?P<m2>jt|juta|jeti|rb|ribu|rebu|k|million|thousand|miliar|billion)\b\s?(?P<post1>{_CUR}|dollar|dolar|ringgit)?"
+    rf"|\b(?P<a3>{_AMOUNT})\s?(?P<post2>usd|dollar|dolar|ringgit|rm|baht|sgd|yen|won|ntd|hkd|aed|dirham|yuan|riyal|peso)\b)"
+    r"(?P<per>\s?(?:/|per|se|tiap)\s?(?:bulan|bln|bl|month|mo|hari|hr|day|minggu|week|jam|hour|tahun|year|thn))?"
+)
+_PERIOD = {"bulan": "month", "bln": "month", "bl": "month", "month": "month", "mo": "month",
+           "hari": "day", "hr": "day", "day": "day", "minggu": "week", "week": "week",
+           "jam": "hour", "hour": "hour", "tahun": "year", "year": "year", "thn": "year"}
+
+# Destinations: where compounds are, plus common lawful destinations (so a report can tell them apart).
+DESTINATIONS: dict[str, tuple[str, ...]] = {
+    "KH": ("kamboja", "cambodia", "kamboca", "phnom penh", "pnom penh", "phnompenh", "sihanoukville",
+           "sihanouk", "shv", "bavet", "poipet", "siem reap", "kampot", "koh kong", "negara k"),
+    "MM": ("myanmar", "burma", "birma", "myawaddy", "myawadi", "shwe kokko", "kk park", "yangon",
+           "tachileik", "mandalay"),
+    "LA": ("laos", "golden triangle", "segitiga emas", "bokeo", "vientiane", "ton pheung"),
+    "TH": ("thailand", "thailan", "bangkok", "mae sot", "maesot", "pattaya", "chiang mai", "chiang rai"),
+    "PH": ("filipina", "philippines", "philipina", "manila", "pampanga", "clark", "cebu"),
+    "VN": ("vietnam", "viet nam", "ho chi minh", "hanoi"),
+    "MY": ("malaysia", "kuala lumpur", "johor", "sabah", "sarawak", "penang", "negeri jiran"),
+    "AE": ("dubai", "uae", "uni emirat arab", "abu dhabi"),
+    "CN": ("china", "tiongkok", "cina"),
+    "TW": ("taiwan",), "HK": ("hong kong", "hongkong"), "KR": ("korea", "korea selatan", "seoul"),
+    "JP": ("jepang", "japan", "tokyo", "osaka"), "DE": ("jerman", "germany"),
+    "SG": ("singapura", "singapore"), "SA": ("arab saudi", "saudi"),
+}
+SCAM_HUBS = frozenset({"KH", "MM", "LA", "TH", "PH", "VN"})
+_PLACE_TO_CC = {name: cc for cc, names in DESTINATIONS.items() for name in names}
+_PLACE_RE = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, _PLACE_TO_CC), key=len, reverse=True)) + r")\b")
+_FLAG_RE = re.compile("[\U0001F1E6-\U0001F1FF]{2}")
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One extracted item: its kind, normalised value, the original text and its span there."""
+
+    kind: str
+    value: str
+    text: str
+    start: int
+    end: int
+    extra: dict[str, Any] | None = None
+    # Span in the normalised text, used to build the classifier's input.
+    norm_span: tuple[int, int] = field(default=(0, 0), repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"kind": self.kind, "value": self.value, "text": self.text, "start": self.start, "end": self.end}
+        if self.extra:
+            d.update(self.extra)
+        return d
+
+
+def _e164(raw: str) -> str | None:
+    digits = re.sub(r"[^\d+]", "", raw)
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    try:
+        num = phonenumbers.parse(digits, "ID")
+    except phonenumbers.NumberParseException:
+        # "62812..." typed without the plus
+        try:
+            num = phonenumbers.parse("+" + digits, None)
+        except phonenumbers.NumberParseException:
+            return None
+    if not phonenumbers.is_possible_number(num) and digits[:1] != "+":
+        try:
+            num = phonenumbers.parse("+" + digits, None)
+        except phonenumbers.NumberParseException:
+            return None
+    if not phonenumbers.is_possible_number(num):
+        return None
+    return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _money(m: re.Match[str]) -> tuple[str, dict[str, Any]] | None:
+    g = m.groupdict()
+    raw = g["a1"] or g["a2"] or g["a3"]
+    mult = g["m1"] or g["m2"]
+    cur_raw = (g["pre"] or g["post1"] or g["post2"] or "").rstrip(".")
+    currency = _CUR_ALIASES.get(cur_raw, "IDR" if mult or cur_raw else None)
+    if currency is None:
+        return None
+    if re.fullmatch(r"\d{1,3}(?:[.,]\d{3})+", raw):
+        amount = float(re.sub(r"[.,]", "", raw))
+    else:
+        amount = float(raw.replace(",", "."))
+    if mult:
+        factor = _MULT[mult]
+        if mult == "m" and currency != "IDR":
+            factor = 1e6
+        amount *= factor
+    if amount <= 0:
+        return None
+    per = g["per"]
+    period = None
+    if per:
+        period = _PERIOD.get(re.sub(r"^\s?(?:/|per|se|tiap)\s?", "", per))
+    idr = amount * IDR_PER.get(currency, 0.0)
+    return f"{amount:g} {currency}", {"amount": amount, "currency": currency, "period": period, "idr": idr}
+
+
+def extract(norm: Normalized) -> list[Entity]:
+    """All entities of one normalised post, in order of appearance."""
+    t = norm.text
+    out: list[Entity] = []
+    taken: list[tuple[int, int]] = []
+
+    def add(kind: str, value: str, s: int, e: int, extra: dict[str, Any] | None = None) -> None:
+        os_, oe = norm.to_original(s, e)
+        out.append(Entity(kind, value, norm.original[os_:oe], os_, oe, extra, (s, e)))
+        taken.append((s, e))
+
+    for m in EMAIL_RE.finditer(t):
+        add("email", m.group(0), *m.span())
+    for m in URL_RE.finditer(t):
+        s, e = m.span()
+        if any(a <= s < b for a, b in taken):
+            continue
+        url = m.group(0).rstrip(".,;:!?)")
+        e = s + len(url)
+        if _WA_LINK.search(url):
+            num = re.search(r"(\d{8,15})", url)
+            add("whatsapp_link", url, s, e)
+            if num and (p := _e164("+" + num.group(1))):
+                add("phone", p, s, e, {"via": "whatsapp_link"})
+        elif _TG_LINK.search(url):
+            handle = url.rsplit("/", 1)[-1]
+            add("telegram_link", url, s, e)
+            if handle:
+                add("handle", "@" + handle, s, e, {"platform": "telegram"})
+        else:
+            add("url", url, s, e, {"shortener": True} if _SHORTENER.match(url) else None)
+    for m in HANDLE_RE.finditer(t):
+        if not any(a <= m.start() < b for a, b in taken):
+            ctx = t[max(0, m.start() - 20):m.start()]
+            platform = "telegram" if re.search(r"tele|tg|telegram", ctx) else (
+                "instagram" if re.search(r"\big\b|insta", ctx) else None)
+            add("handle", m.group(0), *m.span(), {"platform": platform} if platform else None)
+    for m in _BANK_RE.finditer(t):
+        num = re.sub(r"\D", "", m.group("num"))
+        account_words = re.search(r"rek|transfer|\btf\b|a\.?\s?n\b|atas nama", m.group(0))
+        if 8 <= len(num) <= 16 and (account_words or not _PHONE_START.match(num)):
+            extra = {"bank": m.group("bank").upper()}
+            if m.group("owner"):
+                extra["owner"] = m.group("owner").strip()
+            add("bank_account", f"{m.group('bank').upper()} {num}", *m.span(), extra)
+    for m in _PHONE_RE.finditer(t):
+        s, e = m.span()
+        raw = m.group(0).strip()
+        if any(a < e and s < b for a, b in taken) or not _PHONE_START.match(raw):
+            continue
+        if _MONEY_BEFORE.search(t[max(0, s - 6):s]):
+            continue
+        if p := _e164(raw):
+            add("phone", p, s, e)
+    for m in _MONEY_RE.finditer(t):
+        if any(a < m.end() and m.start() < b for a, b in taken):
+            continue
+        if parsed := _money(m):
+            add("money", parsed[0], *m.span(), parsed[1])
+    for m in _PLACE_RE.finditer(t):
+        add("destination", _PLACE_TO_CC[m.group(0)], *m.span(), {"place": m.group(0)})
+    for m in _FLAG_RE.finditer(t):
+        cc = "".join(chr(ord(c) - 0x1F1E6 + 65) for c in m.group(0))
+        if cc in DESTINATIONS:
+            add("destination", cc, *m.span(), {"place": "flag"})
+    out.sort(key=lambda e: (e.start, e.kind))
+    return out

@@ -1,0 +1,215 @@
+"""Red-flag rules: data (YAML) plus a small class. Every hit says which rule fired on which span."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import re2
+import yaml
+
+from ..normalize import Normalized
+from .entities import Entity
+
+DEFAULT_RULES = "redflags.yaml"
+
+
+class RuleError(ValueError):
+    """A rule definition is invalid."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """A matched stretch of the original post."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    """One rule that fired on a post, with the spans that made it fire."""
+
+    rule_id: str
+    weight: float
+    description_id: str
+    description_en: str
+    spans: tuple[Span, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule_id, "weight": self.weight, "id": self.description_id,
+                "en": self.description_en,
+                "spans": [{"start": s.start, "end": s.end, "text": s.text} for s in self.spans]}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Base rule: an id, a weight and a description in Indonesian and English."""
+
+    id: str
+    weight: float
+    description_id: str
+    description_en: str
+
+    def find(self, norm: Normalized, entities: Sequence[Entity]) -> list[tuple[int, int]]:
+        """Spans of the normalised text that trigger the rule (empty when it does not fire)."""
+        raise NotImplementedError
+
+    def apply(self, norm: Normalized, entities: Sequence[Entity]) -> RuleHit | None:
+        """Run the rule and return a hit with spans in the original text, or None."""
+        found = self.find(norm, entities)
+        if not found:
+            return None
+        spans = []
+        for s, e in found[:5]:
+            os_, oe = norm.to_original(s, e)
+            spans.append(Span(os_, oe, norm.original[os_:oe]))
+        return RuleHit(self.id, self.weight, self.description_id, self.description_en, tuple(spans))
+
+
+@dataclass(frozen=True)
+class PatternRule(Rule):
+    """A rule made of regular expressions over the normalised text."""
+
+    patterns: tuple[re.Pattern[str], ...] = ()
+
+    def find(self, norm: Normalized, entities: Sequence[Entity]) -> list[tuple[int, int]]:
+        return [m.span() for p in self.patterns for m in p.finditer(norm.text) if m.end() > m.start()]
+
+
+@dataclass(frozen=True)
+class CheckRule(Rule):
+    """A rule computed from entities or normalisation statistics by a named built-in check."""
+
+    check: Callable[[Normalized, Sequence[Entity], dict[str, Any]], list[tuple[int, int]]] | None = None
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def find(self, norm: Normalized, entities: Sequence[Entity]) -> list[tuple[int, int]]:
+        assert self.check is not None
+        return self.check(norm, entities, dict(self.params))
+
+
+def _destination(norm: Normalized, ents: Sequence[Entity], p: dict[str, Any]) -> list[tuple[int, int]]:
+    wanted = set(p["countries"])
+    return [e.norm_span for e in ents if e.kind == "destination" and e.value in wanted]
+
+
+def _money_at_least(norm: Normalized, ents: Sequence[Entity], p: dict[str, Any]) -> list[tuple[int, int]]:
+    periods = set(p.get("periods", ["month", None]))
+    return [e.norm_span for e in ents if e.kind == "money" and e.extra
+            and e.extra["period"] in periods and e.extra["idr"] >= p["idr"]
+            and e.extra["idr"] < 1e9]
+
+
+def _entity_present(norm: Normalized, ents: Sequence[Entity], p: dict[str, Any]) -> list[tuple[int, int]]:
+    kinds = set(p["kinds"])
+    return [e.norm_span for e in ents if e.kind in kinds]
+
+
+def _obfuscation(norm: Normalized, ents: Sequence[Entity], p: dict[str, Any]) -> list[tuple[int, int]]:
+    changes = sum(norm.deobfuscated.get(k, 0) for k in ("lookalike", "hidden", "spaced", "leet"))
+    if changes < p.get("min_changes", 1):
+        return []
+    # The disguised words: those whose original characters differ from the plain word.
+    return [m.span() for m in re.finditer(r"\w+", norm.text)
+            if norm.original_span(*m.span()).lower() != m.group(0)]
+
+
+CHECKS: dict[str, Callable[[Normalized, Sequence[Entity], dict[str, Any]], list[tuple[int, int]]]] = {
+    "destination": _destination,
+    "money_at_least": _money_at_least,
+    "entity_present": _entity_present,
+    "obfuscation": _obfuscation,
+}
+
+
+def _build(spec: dict[str, Any], source: str) -> Rule:
+    try:
+        rid, weight, desc = spec["id"], float(spec["weight"]), spec["description"]
+        did, den = str(desc["id"]), str(desc["en"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RuleError(f"{source}: rule {spec.get('id', '?')!r} needs id, weight and description.id/.en ({exc})") from None
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", str(rid)):
+        raise RuleError(f"{source}: rule id {rid!r} must be lowercase letters, digits and _")
+    if "patterns" in spec:
+        pats = spec["patterns"]
+        if not pats or not isinstance(pats, list):
+            raise RuleError(f"{source}: rule {rid!r}: patterns must be a non-empty list")
+        compiled = []
+        for pat in pats:
+            try:
+                compiled.append(re.compile(pat))
+            except re.error as exc:
+                raise RuleError(f"{source}: rule {rid!r}: bad pattern {pat!r}: {exc}") from None
+        return PatternRule(rid, weight, did, den, tuple(compiled))
+    if "check" in spec:
+        if spec["check"] not in CHECKS:
+            raise RuleError(f"{source}: rule {rid!r}: unknown check {spec['check']!r} (known: {sorted(CHECKS)})")
+        params = spec.get("params") or {}
+        return CheckRule(rid, weight, did, den, CHECKS[spec["check"]], tuple(sorted(params.items())))
+    raise RuleError(f"{source}: rule {rid!r} needs patterns or check")
+
+
+def load_rules(*paths: str | Path, include_default: bool = True) -> list[Rule]:
+    """Load the built-in red flags and any extra YAML rule files; ids must be unique."""
+    texts: list[tuple[str, str]] = []
+    if include_default:
+        texts.append((DEFAULT_RULES, resources.files(__package__).joinpath(DEFAULT_RULES).read_text("utf-8")))
+    for p in paths:
+        texts.append((str(p), Path(p).read_text(encoding="utf-8")))
+    rules: list[Rule] = []
+    for source, text in texts:
+        specs = yaml.safe_load(text) or []
+        if not isinstance(specs, list):
+            raise RuleError(f"{source}: expected a list of rules")
+        rules.extend(_build(s, source) for s in specs)
+    ids = [r.id for r in rules]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise RuleError(f"duplicate rule ids: {', '.join(dupes)}")
+    return rules
+
+
+_LOOKAROUND = re.compile(r"\(\?<?[!=](?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)")
+
+
+class RuleSet:
+    """Rules with a one-pass RE2 prefilter: only rules whose patterns can match are run."""
+
+    def __init__(self, rules: Iterable[Rule]):
+        self.rules = list(rules)
+        self._always: list[int] = []
+        self._owner: list[int] = []
+        opts = re2.Options()
+        opts.never_capture = True
+        self._set = re2.Set.SearchSet(opts)
+        for i, rule in enumerate(self.rules):
+            if not isinstance(rule, PatternRule):
+                self._always.append(i)
+                continue
+            try:
+                # Lookarounds only narrow a match, so without them the prefilter is a superset.
+                for p in rule.patterns:
+                    self._set.Add(_LOOKAROUND.sub("", p.pattern))
+                    self._owner.append(i)
+            except Exception:
+                self._owner = [o for o in self._owner if o != i]
+                self._always.append(i)
+        self._set.Compile()
+
+    def apply(self, norm: Normalized, entities: Sequence[Entity]) -> list[RuleHit]:
+        """All hits on one post, in rule order."""
+        candidates = set(self._always)
+        candidates.update(self._owner[j] for j in self._set.Match(norm.text))
+        return [h for i in sorted(candidates) if (h := self.rules[i].apply(norm, entities)) is not None]
+
+
+def apply_rules(rules: Iterable[Rule] | RuleSet, norm: Normalized, entities: Sequence[Entity]) -> list[RuleHit]:
+    """All hits of ``rules`` on one post."""
+    if isinstance(rules, RuleSet):
+        return rules.apply(norm, entities)
+    return [h for r in rules if (h := r.apply(norm, entities)) is not None]
