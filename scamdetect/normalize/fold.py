@@ -36,7 +36,22 @@ def _confusable_table() -> dict[str, str]:
     return table
 
 
-_TABLE = _confusable_table()
+# Letters that posts use as Latin look-alikes but that the table misses or reads another way.
+_SUPPLEMENT = {"χ": "x", "κ": "k", "η": "n", "τ": "t", "ӏ": "l", "І": "i", "ǫ": "q", "ν": "v", "ω": "w",
+               "ρ": "p", "ɑ": "a", "ʀ": "r", "ꜱ": "s", "ꜰ": "f"}
+_TABLE = {**_confusable_table(), **_SUPPLEMENT}
+# Emoji that posts use in place of words ("✈️🏠🍛 = FREE"): read as the words they stand for.
+EMOJI_WORDS = {
+    "✈": " tiket pesawat ", "🛫": " tiket pesawat ", "🆓": " free ", "🏠": " mess ", "🏨": " mess ",
+    "🍛": " makan ", "🍚": " makan ", "🍱": " makan ", "🍽": " makan ", "🛂": " visa paspor ",
+    "💵": " uang ", "💰": " uang ", "💸": " uang ", "🤑": " uang ", "📲": " hp ", "📱": " hp ",
+}
+# Flags of the countries posts name (regional-indicator pairs), as the word a post would use.
+FLAG_WORDS = {
+    "KH": "kamboja", "MM": "myanmar", "LA": "laos", "TH": "thailand", "PH": "filipina", "VN": "vietnam",
+    "MY": "malaysia", "AE": "dubai", "CN": "china", "TW": "taiwan", "HK": "hong kong", "KR": "korea",
+    "JP": "jepang", "DE": "jerman", "SG": "singapura", "SA": "arab saudi", "ID": "indonesia",
+}
 
 
 @lru_cache(maxsize=65536)
@@ -51,6 +66,8 @@ def fold_char(ch: str) -> str:
         return ""
     if ch in _TABLE:
         return _TABLE[ch]
+    if ch in EMOJI_WORDS:
+        return EMOJI_WORDS[ch]
     decomposed = unicodedata.normalize("NFKD", ch)
     out = "".join(c for c in decomposed if unicodedata.category(c) not in ("Mn", "Me"))
     if out and out != ch:

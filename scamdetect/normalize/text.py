@@ -9,14 +9,16 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable
 
-from .fold import ZERO_WIDTH, fold_char
+import re2
+
+from .fold import FLAG_WORDS, ZERO_WIDTH, fold_char
 
 # (new_start, new_end, old_start, old_end) of one length-changing replacement.
 Edit = tuple[int, int, int, int]
 
-URL_RE = re.compile(
+URL_RE = re2.compile(
     r"(?:https?://|www\.)[^\s<>\"']+"
     r"|\b(?:[a-z0-9-]+\.)+(?:com|id|me|ly|co|net|org|io|link|site|xyz|info|asia|top|cc|gl|to|gd|app|page)"
     r"(?:/[^\s<>\"']*)?",
@@ -26,12 +28,13 @@ HANDLE_RE = re.compile(r"(?<![\w@.])@[a-z0-9_][a-z0-9_.]{1,31}\b")
 # Masks that scraped corpora put where a link or an account was.
 MASK_RE = re.compile(r"\[(?:url|link|tautan)\]|<url>|(?<![\w/])url(?![\w/])|@user\b")
 
-_SPACED_RE = re.compile(r"(?<![^\s(\[\"'])(?:[a-z0-9][ .\-_*|]{1,2}){1,}[a-z0-9](?![^\s,.!?:;)\]\"'])")
+# Single letters joined by one repeated separator: "w a", "t.e.l.e.g.r.a.m", "k-a-m-b-o-j-a".
+_SPACED_RE = re.compile(r"(?<![^\s(\[\"'])[a-z0-9](?P<sep>[ .\-_*|]{1,2})(?:[a-z0-9](?P=sep))*[a-z0-9](?![^\s,.!?:;)\]\"'])")
 _SPACED_PAIRS = frozenset({"wa", "dm", "tg", "cs", "pt", "ig", "hp", "ln", "jt", "pp"})
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
 _LEET_TOKEN_RE = re.compile(r"\b[a-z0-9]*[a-z][013-57-9][a-z0-9]*\b")
 _LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g"}
-_LEET_RE = re.compile(r"(?<=[a-z])[013-57-9](?![0-9])")
+_LEET_RE = re.compile(r"(?<=[a-z])(?:[013-57-9]{1,2}(?=[a-z])|[013-57-9](?![0-9]))")
 # Words that really are written with digits.
 _DIGIT_WORDS = frozenset(
     {"p3mi", "sip3mi", "bp2mi", "bp3mi", "kp2mi", "p4mi", "siskop2mi", "lp3mi", "p3tki", "pptkis",
@@ -41,7 +44,14 @@ _DIGIT_WORDS = frozenset(
      "sim", "sim1", "sima", "simb1", "simb2", "p2mi", "uu", "pp", "cv", "id", "usd"}
 )
 _MONEY_TOKEN = re.compile(r"^(?:rp|idr|usd|us|rm|sgd|myr|thb)[0-9]")
+_DIGIT = re.compile(r"\d")
 _REPEAT_RE = re.compile(r"([a-z])\1{2,}")
+_FLAG_RE = re.compile("[\U0001F1E6-\U0001F1FF]{2}")
+
+
+def _flag_word(m: re.Match[str]) -> str | None:
+    code = "".join(chr(ord(c) - 0x1F1E6 + 65) for c in m.group(0))
+    return f" {FLAG_WORDS[code]} " if code in FLAG_WORDS else None
 
 
 @dataclass(frozen=True)
@@ -50,7 +60,7 @@ class Normalized:
 
     original: str
     text: str
-    stages: tuple[tuple[Edit, ...], ...] = ()
+    stages: tuple[tuple[Edit, ...], ...] = ()  # only the stages that changed a length
     # How much disguise was undone: look-alike letters, hidden characters, spaced or leet words.
     deobfuscated: dict[str, int] = field(default_factory=dict)
 
@@ -81,15 +91,17 @@ def _map_back(edits: tuple[Edit, ...], pos: int, is_start: bool) -> int:
 
 def rewrite(
     text: str, pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str | None],
-    protected: Iterable[tuple[int, int]] = (),
+    protected: Callable[[str], list[tuple[int, int]]] | None = None,
 ) -> tuple[str, tuple[Edit, ...], int]:
-    """Apply ``repl`` to every match outside ``protected`` spans; return text, edits, changes."""
-    shields = sorted(protected)
+    """Apply ``repl`` to every match outside the ``protected(text)`` spans; return text, edits, changes."""
+    shields: list[tuple[int, int]] | None = None
     out: list[str] = []
     edits: list[Edit] = []
     last = shift = changes = 0
     for m in pattern.finditer(text):
         s, e = m.span()
+        if shields is None:  # computed only once a match needs it
+            shields = protected(text) if protected else []
         if shields and any(a < e and s < b for a, b in shields):
             continue
         new = repl(m)
@@ -108,26 +120,30 @@ def rewrite(
     return "".join(out), tuple(edits), changes
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
 def _fold(text: str) -> tuple[str, tuple[Edit, ...], int, int]:
     """Lowercase and fold non-ASCII characters; count look-alikes and hidden characters."""
     if text.isascii():
         return text.lower(), (), 0, 0
     out: list[str] = []
     edits: list[Edit] = []
-    shift = lookalike = hidden = 0
-    for i, ch in enumerate(text):
-        if ch.isascii():
-            out.append(ch.lower() if "A" <= ch <= "Z" else ch)
-            continue
-        f = fold_char(ch)
-        out.append(f)
-        if ch in ZERO_WIDTH:
-            hidden += 1
-        elif f.isascii() and f.isalnum():
-            lookalike += 1
-        if len(f) != 1:
-            edits.append((i + shift, i + shift + len(f), i, i + 1))
-            shift += len(f) - 1
+    last = shift = lookalike = hidden = 0
+    for m in _NON_ASCII.finditer(text):
+        out.append(text[last:m.start()].lower())
+        for i, ch in enumerate(m.group(0), m.start()):
+            f = fold_char(ch)
+            out.append(f)
+            if ch in ZERO_WIDTH:
+                hidden += 1
+            elif f.isascii() and f.isalnum():
+                lookalike += 1
+            if len(f) != 1:
+                edits.append((i + shift, i + shift + len(f), i, i + 1))
+                shift += len(f) - 1
+        last = m.end()
+    out.append(text[last:].lower())
     return "".join(out), tuple(edits), lookalike, hidden
 
 
@@ -142,7 +158,7 @@ def _unleet_token(m: re.Match[str]) -> str | None:
     tok = m.group(0)
     if tok in _DIGIT_WORDS or tok.isdigit() or sum(c.isalpha() for c in tok) < 2 or _MONEY_TOKEN.match(tok):
         return None
-    fixed = _LEET_RE.sub(lambda d: _LEET[d.group(0)], tok)
+    fixed = _LEET_RE.sub(lambda d: "".join(_LEET[c] for c in d.group(0)), tok)
     return fixed if fixed != tok else None
 
 
@@ -159,12 +175,13 @@ def normalize(text: str) -> Normalized:
     folded, fold_edits, lookalike, hidden = _fold(text)
     stages = [fold_edits]
     stats = {"lookalike": lookalike, "hidden": hidden, "spaced": 0, "leet": 0, "repeat": 0}
-    cur = folded
+    cur, flag_edits, _ = rewrite(folded, _FLAG_RE, _flag_word) if not text.isascii() else (folded, (), 0)
+    stages.append(flag_edits)
     for name, rx, fn in (("spaced", _SPACED_RE, _join_spaced), ("leet", _LEET_TOKEN_RE, _unleet_token),
                          ("repeat", _REPEAT_RE, lambda m: m.group(1))):
-        if name == "leet" and not any(c.isdigit() for c in cur):
+        if name == "leet" and not _DIGIT.search(cur):
             continue
-        cur, edits, n = rewrite(cur, rx, fn, protected_spans(cur))
+        cur, edits, n = rewrite(cur, rx, fn, protected_spans)
         stages.append(edits)
         stats[name] = n
-    return Normalized(text, cur, tuple(stages), {k: v for k, v in stats.items() if v})
+    return Normalized(text, cur, tuple(st for st in stages if st), {k: v for k, v in stats.items() if v})

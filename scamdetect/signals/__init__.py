@@ -7,10 +7,10 @@ from typing import Sequence
 
 from ..normalize import MASK_RE, Normalized, normalize
 from .entities import DESTINATIONS, SCAM_HUBS, Entity, extract
-from .rules import CHECKS, CheckRule, PatternRule, Rule, RuleError, RuleHit, RuleSet, Span, apply_rules, load_rules
+from .rules import CHECKS, CheckRule, PatternRule, Rule, RuleError, RuleHit, RuleSet, Span, apply_rules, default_rules_yaml, load_rules, rules_from_yaml
 
 __all__ = ["Analysis", "analyze", "model_text", "Entity", "extract", "Rule", "PatternRule", "CheckRule",
-           "RuleHit", "RuleSet", "RuleError", "Span", "load_rules", "apply_rules", "CHECKS", "DESTINATIONS",
+           "RuleHit", "RuleSet", "RuleError", "Span", "load_rules", "rules_from_yaml", "default_rules_yaml", "apply_rules", "CHECKS", "DESTINATIONS",
            "SCAM_HUBS", "PLACEHOLDERS"]
 
 # What the classifier sees instead of a concrete link, number or amount: the kind matters, the

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import phonenumbers
+import re2
 
 from ..normalize import EMAIL_RE, HANDLE_RE, URL_RE, Normalized
 
@@ -18,16 +19,18 @@ _WA_LINK = re.compile(r"(?:wa\.me|api\.whatsapp\.com|chat\.whatsapp\.com|wa\.lin
 _TG_LINK = re.compile(r"(?:t\.me|telegram\.me|telegram\.dog)/", re.I)
 _SHORTENER = re.compile(r"^(?:https?://)?(?:www\.)?(?:bit\.ly|s\.id|tinyurl\.com|cutt\.ly|linktr\.ee|lynk\.id|rebrand\.ly|shorturl\.at|is\.gd|t\.ly)\b")
 # A run of digits with the separators people type; at least 8 digits in all.
-_PHONE_RE = re.compile(r"(?<![\w.,])(?:\+|00)?\d(?:[\s.\-()]{0,2}\d){7,15}(?![\w])")
+_PHONE_RE = re.compile(r"[+\d](?:[\s.\-()]{0,2}\d){7,15}(?!\w)")
+_LONG_NUMBER = re.compile(r"\d(?:[\s.\-()]{0,2}\d){6}")
 _PHONE_START = re.compile(r"^(?:\+|00|0[1-9]|62|855|95|856|66|63|84|60|65|971|886|852|82|81)")
 _MONEY_BEFORE = re.compile(r"(?:rp|idr|usd|\$|rm|myr|sgd|thb|baht)\.?\s*$")
 _BANKS = (r"bca|bri|bni|mandiri|bsi|btn|cimb(?: niaga)?|danamon|permata|jago|seabank|dana|ovo|gopay|"
           r"shopeepay|linkaja|ocbc|maybank|panin|mega|bjb|bpd|btpn|jenius|blu|allo")
-_BANK_RE = re.compile(
-    rf"\b(?:rek(?:ening)?|no\.?\s*rek|norek|transfer|tf|bank)?\s*(?P<bank>{_BANKS})\b[\s:.\-]*"
-    r"(?:no\.?\s*(?:rek(?:ening)?)?[\s:.]*)?(?P<num>\d(?:[\s.\-]?\d){6,17})\b"
+_BANK_NAME_RE = re.compile(rf"\b(?:{_BANKS})\b")
+_BANK_TAIL = re.compile(
+    r"[\s:.\-]*(?:no\.?\s*(?:rek(?:ening)?)?[\s:.]*)?(?P<num>\d(?:[\s.\-]?\d){6,17})\b"
     r"(?:\s*(?:a\.?\s?n\.?|an|atas nama)\s*(?P<owner>[a-z][a-z .']{1,40}?)(?=[\n,.;)]|$|\s{2}))?"
 )
+_ACCOUNT_WORDS = re.compile(r"rek|transfer|\btf\b|a\.?\s?n\b|atas nama")
 _AMOUNT = r"\d{1,3}(?:[.,]\d{3})+(?:,\d+)?|\d+(?:[.,]\d+)?"
 _MULT = {"jt": 1e6, "juta": 1e6, "jeti": 1e6, "m": 1e6, "million": 1e6, "rb": 1e3, "ribu": 1e3,
          "rebu": 1e3, "k": 1e3, "thousand": 1e3, "miliar": 1e9, "billion": 1e9}
@@ -41,11 +44,13 @@ IDR_PER = {"IDR": 1.0, "USD": 16000.0, "MYR": 3500.0, "SGD": 12000.0, "THB": 450
            "KRW": 11.5, "TWD": 500.0, "HKD": 2000.0, "AED": 4300.0, "CNY": 2200.0, "PHP": 280.0,
            "SAR": 4200.0}
 _CUR = r"rp\.?|idr|usd|us\$|\$|rm|myr|sgd|thb|baht|yen|¥|won|ntd|nt\$|hkd|aed|dirham|yuan|rmb|riyal|sar|peso"
-_MONEY_RE = re.compile(
-    rf"(?:(?P<pre>{_CUR})\s?(?P<a1>{_AMOUNT})\s?(?P<m1>jt|juta|jeti|rb|ribu|rebu|k|m|million|thousand|miliar|billion)?\b"
-    rf"|\b(?P<a2>{_AMOUNT})\s?(?P<m2>jt|juta|jeti|rb|ribu|rebu|k|million|thousand|miliar|billion)\b\s?(?P<post1>{_CUR}|dollar|dolar|ringgit)?"
-    rf"|\b(?P<a3>{_AMOUNT})\s?(?P<post2>usd|dollar|dolar|ringgit|rm|baht|sgd|yen|won|ntd|hkd|aed|dirham|yuan|riyal|peso)\b)"
-    r"(?P<per>\s?(?:/|per|se|tiap)\s?(?:bulan|bln|bl|month|mo|hari|hr|day|minggu|week|jam|hour|tahun|year|thn))?"
+# Money is found from its digits: a number, then what stands just before and after it.
+_NUMBER_RE = re.compile(r"\d(?:\d|[.,]\d)*")
+_CUR_BEFORE = re.compile(rf"(?:^|(?<=[^a-z]))(?P<pre>{_CUR})\s?$")
+_MONEY_AFTER = re.compile(
+    r"\s?(?P<mult>jt|juta|jeti|rb|ribu|rebu|k|m|million|thousand|miliar|billion)?\b\s?"
+    r"(?P<post>usd|dollars?|dolar|ringgit|rm|baht|sgd|yen|won|ntd|hkd|aed|dirham|yuan|riyal|peso|\$)?(?:\b|(?<=\$))"
+    r"(?P<per>\s?(?:/|per|se|tiap|a|an|each)\s?(?:bulan|bln|bl|month|mo|hari|hr|day|minggu|week|jam|hour|tahun|year|thn)\b)?"
 )
 _PERIOD = {"bulan": "month", "bln": "month", "bl": "month", "month": "month", "mo": "month",
            "hari": "day", "hr": "day", "day": "day", "minggu": "week", "week": "week",
@@ -70,8 +75,7 @@ DESTINATIONS: dict[str, tuple[str, ...]] = {
 }
 SCAM_HUBS = frozenset({"KH", "MM", "LA", "TH", "PH", "VN"})
 _PLACE_TO_CC = {name: cc for cc, names in DESTINATIONS.items() for name in names}
-_PLACE_RE = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, _PLACE_TO_CC), key=len, reverse=True)) + r")\b")
-_FLAG_RE = re.compile("[\U0001F1E6-\U0001F1FF]{2}")
+_PLACE_RE = re2.compile(r"\b(?:" + "|".join(sorted(map(re.escape, _PLACE_TO_CC), key=len, reverse=True)) + r")\b")
 
 
 @dataclass(frozen=True)
@@ -116,31 +120,38 @@ def _e164(raw: str) -> str | None:
     return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _money(m: re.Match[str]) -> tuple[str, dict[str, Any]] | None:
-    g = m.groupdict()
-    raw = g["a1"] or g["a2"] or g["a3"]
-    mult = g["m1"] or g["m2"]
-    cur_raw = (g["pre"] or g["post1"] or g["post2"] or "").rstrip(".")
-    currency = _CUR_ALIASES.get(cur_raw, "IDR" if mult or cur_raw else None)
-    if currency is None:
+def _money(t: str, m: re.Match[str]) -> tuple[int, int, str, dict[str, Any]] | None:
+    """Read the amount at number ``m`` if a currency or multiplier makes it money."""
+    s, e = m.span()
+    before = _CUR_BEFORE.search(t[max(0, s - 6):s])
+    after = _MONEY_AFTER.match(t, e)
+    mult = after.group("mult") if after else None
+    cur_raw = (before.group("pre").rstrip(".") if before else None) or (after.group("post") if after else None)
+    if cur_raw and cur_raw.startswith("dollar"):
+        cur_raw = "dollar"
+    if not cur_raw and not mult:
         return None
+    currency = _CUR_ALIASES.get(cur_raw, "IDR") if cur_raw else "IDR"
+    raw = m.group(0)
     if re.fullmatch(r"\d{1,3}(?:[.,]\d{3})+", raw):
         amount = float(re.sub(r"[.,]", "", raw))
     else:
-        amount = float(raw.replace(",", "."))
+        try:
+            amount = float(raw.replace(",", ".", 1).replace(",", ""))
+        except ValueError:
+            return None
     if mult:
-        factor = _MULT[mult]
-        if mult == "m" and currency != "IDR":
-            factor = 1e6
-        amount *= factor
+        amount *= _MULT[mult]
     if amount <= 0:
         return None
-    per = g["per"]
-    period = None
-    if per:
-        period = _PERIOD.get(re.sub(r"^\s?(?:/|per|se|tiap)\s?", "", per))
-    idr = amount * IDR_PER.get(currency, 0.0)
-    return f"{amount:g} {currency}", {"amount": amount, "currency": currency, "period": period, "idr": idr}
+    period = _PERIOD.get(re.sub(r"^\s?(?:/|per|se|tiap|an|a|each)\s?", "", after.group("per"))) if after and after.group("per") else None
+    start = s - len(before.group(0)) if before else s
+    end = (after.end() if after and after.group(0).strip() else e)
+    while end > e and t[end - 1].isspace():
+        end -= 1
+    value = f"{amount:.0f} {currency}" if amount == int(amount) else f"{amount:g} {currency}"
+    return start, end, value, {"amount": amount, "currency": currency, "period": period,
+                               "idr": amount * IDR_PER.get(currency, 0.0)}
 
 
 def extract(norm: Normalized) -> list[Entity]:
@@ -154,7 +165,10 @@ def extract(norm: Normalized) -> list[Entity]:
         out.append(Entity(kind, value, norm.original[os_:oe], os_, oe, extra, (s, e)))
         taken.append((s, e))
 
-    for m in EMAIL_RE.finditer(t):
+    has_at = "@" in t
+    # bank accounts and phone numbers need at least seven digits in a row (give or take separators)
+    has_long_number = _LONG_NUMBER.search(t) is not None
+    for m in EMAIL_RE.finditer(t) if has_at else ():
         add("email", m.group(0), *m.span())
     for m in URL_RE.finditer(t):
         s, e = m.span()
@@ -174,39 +188,40 @@ def extract(norm: Normalized) -> list[Entity]:
                 add("handle", "@" + handle, s, e, {"platform": "telegram"})
         else:
             add("url", url, s, e, {"shortener": True} if _SHORTENER.match(url) else None)
-    for m in HANDLE_RE.finditer(t):
+    for m in HANDLE_RE.finditer(t) if has_at else ():
         if not any(a <= m.start() < b for a, b in taken):
             ctx = t[max(0, m.start() - 20):m.start()]
             platform = "telegram" if re.search(r"tele|tg|telegram", ctx) else (
                 "instagram" if re.search(r"\big\b|insta", ctx) else None)
             add("handle", m.group(0), *m.span(), {"platform": platform} if platform else None)
-    for m in _BANK_RE.finditer(t):
-        num = re.sub(r"\D", "", m.group("num"))
-        account_words = re.search(r"rek|transfer|\btf\b|a\.?\s?n\b|atas nama", m.group(0))
-        if 8 <= len(num) <= 16 and (account_words or not _PHONE_START.match(num)):
-            extra = {"bank": m.group("bank").upper()}
-            if m.group("owner"):
-                extra["owner"] = m.group("owner").strip()
-            add("bank_account", f"{m.group('bank').upper()} {num}", *m.span(), extra)
-    for m in _PHONE_RE.finditer(t):
+    for m in _BANK_NAME_RE.finditer(t) if has_long_number else ():
+        tail = _BANK_TAIL.match(t, m.end())
+        if not tail:
+            continue
+        num = re.sub(r"\D", "", tail.group("num"))
+        context = t[max(0, m.start() - 20):tail.end()]
+        if 8 <= len(num) <= 16 and (_ACCOUNT_WORDS.search(context) or not _PHONE_START.match(num)):
+            extra = {"bank": m.group(0).upper()}
+            if tail.group("owner"):
+                extra["owner"] = tail.group("owner").strip()
+            add("bank_account", f"{m.group(0).upper()} {num}", m.start(), tail.end(), extra)
+    for m in _PHONE_RE.finditer(t) if has_long_number else ():
         s, e = m.span()
         raw = m.group(0).strip()
+        if s and (t[s - 1].isalnum() or t[s - 1] in ".,"):
+            continue
         if any(a < e and s < b for a, b in taken) or not _PHONE_START.match(raw):
             continue
         if _MONEY_BEFORE.search(t[max(0, s - 6):s]):
             continue
         if p := _e164(raw):
             add("phone", p, s, e)
-    for m in _MONEY_RE.finditer(t):
+    for m in _NUMBER_RE.finditer(t):
         if any(a < m.end() and m.start() < b for a, b in taken):
             continue
-        if parsed := _money(m):
-            add("money", parsed[0], *m.span(), parsed[1])
+        if parsed := _money(t, m):
+            add("money", parsed[2], parsed[0], parsed[1], parsed[3])
     for m in _PLACE_RE.finditer(t):
         add("destination", _PLACE_TO_CC[m.group(0)], *m.span(), {"place": m.group(0)})
-    for m in _FLAG_RE.finditer(t):
-        cc = "".join(chr(ord(c) - 0x1F1E6 + 65) for c in m.group(0))
-        if cc in DESTINATIONS:
-            add("destination", cc, *m.span(), {"place": "flag"})
     out.sort(key=lambda e: (e.start, e.kind))
     return out

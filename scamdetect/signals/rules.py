@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -55,17 +56,18 @@ class Rule:
     description_id: str
     description_en: str
 
-    def find(self, norm: Normalized, entities: Sequence[Entity]) -> list[tuple[int, int]]:
+    def find(self, norm: Normalized, entities: Sequence[Entity], only: Iterable[int] | None = None) -> list[tuple[int, int]]:
         """Spans of the normalised text that trigger the rule (empty when it does not fire)."""
         raise NotImplementedError
 
-    def apply(self, norm: Normalized, entities: Sequence[Entity]) -> RuleHit | None:
-        """Run the rule and return a hit with spans in the original text, or None."""
-        found = self.find(norm, entities)
+    def apply(self, norm: Normalized, entities: Sequence[Entity],
+              only: Iterable[int] | None = None) -> RuleHit | None:
+        """Run the rule (``only`` = indices of the patterns worth trying) and return a hit, or None."""
+        found = self.find(norm, entities, only) if only is not None else self.find(norm, entities)
         if not found:
             return None
         spans = []
-        for s, e in found[:5]:
+        for s, e in sorted(found)[:5]:
             os_, oe = norm.to_original(s, e)
             spans.append(Span(os_, oe, norm.original[os_:oe]))
         return RuleHit(self.id, self.weight, self.description_id, self.description_en, tuple(spans))
@@ -77,8 +79,12 @@ class PatternRule(Rule):
 
     patterns: tuple[re.Pattern[str], ...] = ()
 
-    def find(self, norm: Normalized, entities: Sequence[Entity]) -> list[tuple[int, int]]:
-        return [m.span() for p in self.patterns for m in p.finditer(norm.text) if m.end() > m.start()]
+    def find(self, norm: Normalized, entities: Sequence[Entity],
+             only: Iterable[int] | None = None) -> list[tuple[int, int]]:
+        # RE2 only tells which patterns can match; Python's engine finds the spans (its
+        # per-call overhead is lower than the RE2 binding's on short posts).
+        scanners = self.patterns if only is None else [self.patterns[i] for i in only]
+        return [m.span() for p in scanners for m in p.finditer(norm.text) if m.end() > m.start()]
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,7 @@ class CheckRule(Rule):
     check: Callable[[Normalized, Sequence[Entity], dict[str, Any]], list[tuple[int, int]]] | None = None
     params: tuple[tuple[str, Any], ...] = ()
 
-    def find(self, norm: Normalized, entities: Sequence[Entity]) -> list[tuple[int, int]]:
+    def find(self, norm: Normalized, entities: Sequence[Entity], only: Iterable[int] | None = None) -> list[tuple[int, int]]:
         assert self.check is not None
         return self.check(norm, entities, dict(self.params))
 
@@ -154,19 +160,27 @@ def _build(spec: dict[str, Any], source: str) -> Rule:
     raise RuleError(f"{source}: rule {rid!r} needs patterns or check")
 
 
+def default_rules_yaml() -> str:
+    """The text of the built-in red-flag file."""
+    return resources.files(__package__).joinpath(DEFAULT_RULES).read_text("utf-8")
+
+
+def rules_from_yaml(text: str, source: str = "<yaml>") -> list[Rule]:
+    """Rules defined in one YAML document (a list of rule mappings)."""
+    try:
+        specs = yaml.safe_load(text) or []
+    except yaml.YAMLError as exc:
+        raise RuleError(f"{source}: invalid YAML ({exc})") from None
+    if not isinstance(specs, list) or not all(isinstance(s, dict) for s in specs):
+        raise RuleError(f"{source}: expected a list of rules")
+    return [_build(s, source) for s in specs]
+
+
 def load_rules(*paths: str | Path, include_default: bool = True) -> list[Rule]:
     """Load the built-in red flags and any extra YAML rule files; ids must be unique."""
-    texts: list[tuple[str, str]] = []
-    if include_default:
-        texts.append((DEFAULT_RULES, resources.files(__package__).joinpath(DEFAULT_RULES).read_text("utf-8")))
+    rules: list[Rule] = rules_from_yaml(default_rules_yaml(), DEFAULT_RULES) if include_default else []
     for p in paths:
-        texts.append((str(p), Path(p).read_text(encoding="utf-8")))
-    rules: list[Rule] = []
-    for source, text in texts:
-        specs = yaml.safe_load(text) or []
-        if not isinstance(specs, list):
-            raise RuleError(f"{source}: expected a list of rules")
-        rules.extend(_build(s, source) for s in specs)
+        rules.extend(rules_from_yaml(Path(p).read_text(encoding="utf-8"), str(p)))
     ids = [r.id for r in rules]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
@@ -174,38 +188,96 @@ def load_rules(*paths: str | Path, include_default: bool = True) -> list[Rule]:
     return rules
 
 
+_BOUNDED = re.compile(r"\{(\d+),\d*\}")
 _LOOKAROUND = re.compile(r"\(\?<?[!=](?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)")
 
 
+class _Re2Prefilter:
+    """Which patterns can match, by RE2 sets (one automaton for all patterns grows too many
+    states; sets of ten stay fast)."""
+
+    CHUNK = 10
+
+    def __init__(self, patterns: Sequence[str]):
+        opts = re2.Options()
+        opts.never_capture = True
+        self._sets = []
+        for k in range(0, len(patterns), self.CHUNK):
+            rx_set = re2.Set.SearchSet(opts)
+            for p in patterns[k:k + self.CHUNK]:
+                rx_set.Add(p)
+            rx_set.Compile()
+            self._sets.append((k, rx_set))
+
+    def __call__(self, text: str) -> list[int]:
+        return [k + j for k, rx_set in self._sets for j in rx_set.Match(text) or ()]
+
+
+class _HyperscanPrefilter:
+    """Which patterns can match, in one Hyperscan pass (x86-64: several times faster than RE2)."""
+
+    def __init__(self, patterns: Sequence[str]):
+        import hyperscan
+
+        flags = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_ALLOWEMPTY | hyperscan.HS_FLAG_UTF8
+        self._db = hyperscan.Database()
+        self._db.compile(expressions=[p.encode() for p in patterns], ids=list(range(len(patterns))),
+                         elements=len(patterns), flags=[flags] * len(patterns))
+        self._scratch = hyperscan.Scratch(self._db)
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _on_match(pattern: int, start: int, end: int, flags: int, found: list[int]) -> None:
+        found.append(pattern)
+
+    def __call__(self, text: str) -> list[int]:
+        found: list[int] = []
+        with self._lock:  # a scratch space serves one scan at a time
+            self._db.scan(text.encode("utf-8", "surrogatepass"), match_event_handler=self._on_match,
+                          context=found, scratch=self._scratch)
+        return found
+
+
+def _prefilter(patterns: Sequence[str]) -> _Re2Prefilter | _HyperscanPrefilter:
+    try:
+        return _HyperscanPrefilter(patterns)
+    except Exception:  # not installed (non-x86 machines) or a pattern it cannot compile
+        return _Re2Prefilter(patterns)
+
+
 class RuleSet:
-    """Rules with a one-pass RE2 prefilter: only rules whose patterns can match are run."""
+    """Rules with a one-pass prefilter: only the patterns that can match are run by Python's engine."""
 
     def __init__(self, rules: Iterable[Rule]):
         self.rules = list(rules)
         self._always: list[int] = []
-        self._owner: list[int] = []
-        opts = re2.Options()
-        opts.never_capture = True
-        self._set = re2.Set.SearchSet(opts)
+        loose: list[str] = []
+        self._owner: list[tuple[int, int]] = []
         for i, rule in enumerate(self.rules):
             if not isinstance(rule, PatternRule):
                 self._always.append(i)
                 continue
+            # Without lookarounds and with open-ended repeats a pattern matches a superset of
+            # what it matched before, and the automata stay small.
+            pats = [_BOUNDED.sub(lambda m: "*" if m.group(1) == "0" else "+", _LOOKAROUND.sub("", p.pattern))
+                    for p in rule.patterns]
             try:
-                # Lookarounds only narrow a match, so without them the prefilter is a superset.
-                for p in rule.patterns:
-                    self._set.Add(_LOOKAROUND.sub("", p.pattern))
-                    self._owner.append(i)
+                for p in pats:
+                    re2.compile(p)
             except Exception:
-                self._owner = [o for o in self._owner if o != i]
                 self._always.append(i)
-        self._set.Compile()
+                continue
+            loose.extend(pats)
+            self._owner.extend((i, k) for k in range(len(pats)))
+        self._prefilter = _prefilter(loose)
 
     def apply(self, norm: Normalized, entities: Sequence[Entity]) -> list[RuleHit]:
         """All hits on one post, in rule order."""
-        candidates = set(self._always)
-        candidates.update(self._owner[j] for j in self._set.Match(norm.text))
-        return [h for i in sorted(candidates) if (h := self.rules[i].apply(norm, entities)) is not None]
+        candidates: dict[int, list[int] | None] = dict.fromkeys(self._always)
+        for j in self._prefilter(norm.text):
+            rule, pattern = self._owner[j]
+            candidates.setdefault(rule, []).append(pattern)  # type: ignore[union-attr]
+        return [h for i in sorted(candidates) if (h := self.rules[i].apply(norm, entities, candidates[i])) is not None]
 
 
 def apply_rules(rules: Iterable[Rule] | RuleSet, norm: Normalized, entities: Sequence[Entity]) -> list[RuleHit]:

@@ -1,0 +1,92 @@
+"""Fast sparse features: sub-word unigrams and hashed bigrams from a Rust tokenizer, plus rule hits.
+
+The tokenizer is trained on the normalised training texts, so frequent words are single tokens
+and rare or disguised words fall apart into pieces that still carry signal (as char n-grams do,
+at a fraction of the cost). Counting and hashing are done with numpy over a whole batch.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+from ..signals import PLACEHOLDERS
+
+BIGRAM_BITS = 19
+_UNK = "[UNK]"
+SPECIAL_TOKENS = [_UNK, *sorted({p.strip() for p in PLACEHOLDERS.values()})]
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 16000, min_frequency: int = 2) -> Tokenizer:
+    """A WordPiece tokenizer trained on normalised model texts; placeholders stay whole."""
+    tok = Tokenizer(models.WordPiece(unk_token=_UNK, max_input_chars_per_word=60))
+    tok.normalizer = normalizers.Sequence([])  # input is already normalised
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                        special_tokens=SPECIAL_TOKENS, show_progress=False)
+    tok.train_from_iterator(texts, trainer=trainer)
+    return tok
+
+
+class Featurizer:
+    """Turns model texts and rule hits into a raw count matrix (before TF-IDF)."""
+
+    def __init__(self, tokenizer: Tokenizer, rule_ids: Sequence[str], bigram_bits: int = BIGRAM_BITS):
+        self.tokenizer = tokenizer
+        self.rule_ids = list(rule_ids)
+        self.rule_index = {r: i for i, r in enumerate(self.rule_ids)}
+        self.vocab_size = tokenizer.get_vocab_size()
+        self.bigram_bits = bigram_bits
+        self.n_text = self.vocab_size + (1 << bigram_bits)
+
+    @property
+    def n_features(self) -> int:
+        return self.n_text + len(self.rule_ids)
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each text (Rust, parallel)."""
+        return [e.ids for e in self.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)]
+
+    def bigram_column(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Hashed column of the bigram (a, b): a multiplicative hash into 2**bits buckets."""
+        key = a.astype(np.uint64) * np.uint64(self.vocab_size) + b.astype(np.uint64)
+        h = (key * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - self.bigram_bits)
+        return self.vocab_size + h.astype(np.int64)
+
+    def text_counts(self, ids: Sequence[Sequence[int]]) -> sp.csr_matrix:
+        """Counts of unigrams and hashed bigrams, one row per text."""
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        flat = np.fromiter((t for x in ids for t in x), dtype=np.int64, count=int(lengths.sum()))
+        doc = np.repeat(np.arange(len(ids)), lengths)
+        same_doc = doc[1:] == doc[:-1] if len(doc) else np.zeros(0, dtype=bool)
+        bi_cols = self.bigram_column(flat[:-1][same_doc], flat[1:][same_doc]) if len(doc) else flat
+        rows = np.concatenate([doc, doc[:-1][same_doc]])
+        cols = np.concatenate([flat, bi_cols])
+        data = np.ones(len(rows), dtype=np.float32)
+        m = sp.csr_matrix((data, (rows, cols)), shape=(len(ids), self.n_text), dtype=np.float32)
+        m.sum_duplicates()
+        return m
+
+    def rule_matrix(self, hit_ids: Sequence[Iterable[str]]) -> sp.csr_matrix:
+        """One column per rule: 1 where the rule fired on the post."""
+        rows, cols = [], []
+        for i, hits in enumerate(hit_ids):
+            for h in hits:
+                j = self.rule_index.get(h)
+                if j is not None:
+                    rows.append(i)
+                    cols.append(j)
+        data = np.ones(len(rows), dtype=np.float32)
+        return sp.csr_matrix((data, (rows, cols)), shape=(len(hit_ids), len(self.rule_ids)), dtype=np.float32)
+
+    def term(self, column: int) -> str:
+        """Readable name of a text column (a token, or 'bigram' for a hashed pair)."""
+        if column < self.vocab_size:
+            return self.tokenizer.id_to_token(column) or "?"
+        if column < self.n_text:
+            return "<bigram>"
+        return "rule:" + self.rule_ids[column - self.n_text]

@@ -1,0 +1,65 @@
+"""Typed training configuration: validated when built, round-trips through dict / YAML."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..data.sources import EXTERNAL
+
+
+@dataclass
+class BaselineConfig:
+    """How the TF-IDF baseline is trained."""
+
+    model_id: str = "scamdetect-tfidf"
+    # corpus plus external sets from ../shared/data (skipped with a warning when absent)
+    sources: list[str] = field(default_factory=lambda: ["corpus", "hardneg", "lokerid", "unlabeled", "judol", "sms"])
+    # per-source sample weights: real negatives count, but the corpus leads
+    source_weights: dict[str, float] = field(default_factory=lambda: {
+        "corpus": 1.0, "hardneg": 2.0, "lokerid": 0.5, "unlabeled": 0.5, "judol": 0.3, "sms": 0.5, "emscad": 0.3})
+    unlabeled_per_file: int = 400
+    # obfuscated copies added to training: share of corpus posts (both labels), of external negatives
+    augment_share: float = 0.5
+    external_augment_share: float = 0.05
+    C_grid: list[float] = field(default_factory=lambda: [2.0, 4.0, 8.0, 16.0])
+    vocab_size: int = 16000
+    bigram_bits: int = 19
+    rule_weight: float = 0.4
+    precision_target: float = 0.95
+    cv_folds: int = 5
+    seed: int = 13
+
+    def __post_init__(self) -> None:
+        known = {"corpus", *EXTERNAL}
+        bad = set(self.sources) - known
+        if bad:
+            raise ValueError(f"unknown sources {sorted(bad)} (known: {sorted(known)})")
+        if "corpus" not in self.sources:
+            raise ValueError("sources must include the corpus")
+        if not 0 < self.precision_target < 1:
+            raise ValueError("precision_target must be between 0 and 1")
+        if not 0 <= self.augment_share <= 1 or not 0 <= self.external_augment_share <= 1:
+            raise ValueError("augmentation shares must be between 0 and 1")
+        if not self.C_grid or min(self.C_grid) <= 0:
+            raise ValueError("C_grid must hold positive values")
+        if self.cv_folds < 2:
+            raise ValueError("cv_folds must be at least 2")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "BaselineConfig":
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        return cls(**d)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "BaselineConfig":
+        return cls.from_dict(yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {})
