@@ -69,7 +69,9 @@ def load_dataset(sources: Sequence[str] = ("corpus",), corpus: str | Path | None
 
     rows = load_rows(sources, corpus, splits_path)
     feats = features()
-    return datasets.DatasetDict({
-        side: datasets.Dataset.from_list([r for r in rows if r["split"] == side], features=feats)
-        for side in ("train", "validation", "test")
-    })
+    out = {}
+    for side in ("train", "validation", "test"):
+        part = [r for r in rows if r["split"] == side]
+        columns = {name: [r[name] for r in part] for name in feats}
+        out[side] = datasets.Dataset.from_dict(columns, features=feats)
+    return datasets.DatasetDict(out)

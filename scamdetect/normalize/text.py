@@ -29,7 +29,9 @@ HANDLE_RE = re.compile(r"(?<![\w@.])@[a-z0-9_][a-z0-9_.]{1,31}\b")
 MASK_RE = re.compile(r"\[(?:url|link|tautan)\]|<url>|(?<![\w/])url(?![\w/])|@user\b")
 
 # Single letters joined by one repeated separator: "w a", "t.e.l.e.g.r.a.m", "k-a-m-b-o-j-a".
-_SPACED_RE = re.compile(r"(?<![^\s(\[\"'])[a-z0-9](?P<sep>[ .\-_*|]{1,2})(?:[a-z0-9](?P=sep))*[a-z0-9](?![^\s,.!?:;)\]\"'])")
+_SPACED_RE = re.compile(r"(?<![^\s(\[\"'])[a-z0-9](?P<sep>[ .\-_*|]{1,2})(?:[a-z0-9](?P=sep))*[a-z0-9](?=$|\s|[,.!?:;)\]\"'](?![a-z0-9]))")
+# a word running into a number ("wa0812...", "gaji15jt"), not a digit standing for a letter ("g4j1")
+_LETTER_DIGIT = re.compile(r"([a-z])(?=\d{3,}|\d+(?:jt|juta|rb|ribu|k)\b)")
 _SPACED_PAIRS = frozenset({"wa", "dm", "tg", "cs", "pt", "ig", "hp", "ln", "jt", "pp"})
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
 _LEET_TOKEN_RE = re.compile(r"\b[a-z0-9]*[a-z][013-57-9][a-z0-9]*\b")
@@ -150,7 +152,8 @@ def _fold(text: str) -> tuple[str, tuple[Edit, ...], int, int]:
 def _join_spaced(m: re.Match[str]) -> str | None:
     joined = "".join(_TOKEN_RE.findall(m.group(0)))
     if len(joined) >= 3 or joined in _SPACED_PAIRS:
-        return joined
+        # "w a 0 8 1 2" is a word then a number: keep them apart
+        return _LETTER_DIGIT.sub(r"\1 ", joined)
     return None
 
 

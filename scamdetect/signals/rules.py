@@ -106,9 +106,19 @@ def _destination(norm: Normalized, ents: Sequence[Entity], p: dict[str, Any]) ->
 
 def _money_at_least(norm: Normalized, ents: Sequence[Entity], p: dict[str, Any]) -> list[tuple[int, int]]:
     periods = set(p.get("periods", ["month", None]))
-    return [e.norm_span for e in ents if e.kind == "money" and e.extra
-            and e.extra["period"] in periods and e.extra["idr"] >= p["idr"]
-            and e.extra["idr"] < 1e9]
+    context = re.compile(p["context"]) if p.get("context") else None
+    out = []
+    for e in ents:
+        if e.kind != "money" or not e.extra or e.extra["period"] not in periods:
+            continue
+        if not p["idr"] <= e.extra["idr"] < 1e9:
+            continue
+        s, end = e.norm_span
+        # a price is not a salary: ask for a pay word close by, unless the amount is per month
+        if context and e.extra["period"] is None and not context.search(norm.text, max(0, s - 50), end + 30):
+            continue
+        out.append(e.norm_span)
+    return out
 
 
 def _entity_present(norm: Normalized, ents: Sequence[Entity], p: dict[str, Any]) -> list[tuple[int, int]]:

@@ -1,0 +1,199 @@
+"""Command line: a thin layer over the library. User errors go to stderr with exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+def _cmd_score(a: argparse.Namespace) -> int:
+    from .outputs import InputError, score_file
+
+    try:
+        s = score_file(a.input, a.output, model=a.model, text_field=a.text_field, in_format=a.format,
+                       out_format=a.output_format, rejects_path=a.rejects, jobs=a.jobs,
+                       progress=not a.quiet and sys.stderr.isatty())
+    except InputError as exc:
+        raise UserError(str(exc)) from None
+    if not a.quiet:
+        print(s.line(), file=sys.stderr)
+    return 0
+
+
+def _cmd_explain(a: argparse.Namespace) -> int:
+    from . import load
+
+    text = sys.stdin.read() if a.text == "-" else a.text
+    if not text.strip():
+        raise UserError("nothing to explain: give the post text (or - to read it from stdin)")
+    det = load(a.model)
+    if a.json:
+        print(json.dumps(det.predict(text).to_dict(), ensure_ascii=False, indent=1))
+    else:
+        print(det.explain(text))
+    return 0
+
+
+def _cmd_info(a: argparse.Namespace) -> int:
+    from .classifier import read_artifact
+    from .detector import default_model_path
+
+    manifest, _ = read_artifact(a.model or default_model_path())
+    if a.json:
+        print(json.dumps(manifest, indent=1, ensure_ascii=False))
+        return 0
+    m = manifest.get("metrics", {})
+    print(f"model      {manifest.get('model_id')} ({manifest['kind']}, format {manifest['format_version']})")
+    print(f"created    {manifest.get('created')}")
+    print(f"threshold  {manifest.get('threshold'):.4f} (validation precision >= {manifest.get('precision_target')})")
+    for split in ("test", "test_obfuscated", "validation"):
+        if split in m:
+            v = m[split]
+            print(f"{split:<16} F1 {v['f1']:.3f}  precision {v['precision']:.3f}  recall {v['recall']:.3f}  (n={v['n']})")
+    print(f"data sha256 {manifest.get('training', {}).get('data_sha256', '?')}")
+    print("files      " + ", ".join(f"{k} ({v['bytes']:,} B)" for k, v in manifest["files"].items()))
+    return 0
+
+
+def _cmd_train(a: argparse.Namespace) -> int:
+    from .training.baseline import train_baseline
+    from .training.config import BaselineConfig
+
+    if a.model != "tfidf":
+        raise UserError(f"model {a.model!r} is not available yet (tfidf)")
+    cfg = BaselineConfig.from_yaml(a.config) if a.config else BaselineConfig()
+    manifest = train_baseline(cfg, a.out, a.report_dir)
+    t = manifest["metrics"]["test"]
+    print(f"saved {a.out}: test F1 {t['f1']:.3f}, threshold {manifest['threshold']:.4f}", file=sys.stderr)
+    return 0
+
+
+def _cmd_data_validate(a: argparse.Namespace) -> int:
+    from .data.validate import validate
+
+    rep = validate(a.corpus, a.splits, minimums=not a.no_minimums)
+    print(rep.table())
+    if not rep.ok:
+        print(f"\n{len(rep.problems)} problem(s):", file=sys.stderr)
+        for p in rep.problems[:200]:
+            print(f"  - {p}", file=sys.stderr)
+        return 1
+    print("\ncorpus OK: schema, labels, duplicates and split leakage checked")
+    return 0
+
+
+def _cmd_data_split(a: argparse.Namespace) -> int:
+    from .config import data_dir
+    from .data.sources import read_corpus
+    from .data.splits import DEFAULT_FRACTIONS, NEAR_DUP_JACCARD, assign_splits, load_splits, save_splits
+
+    path = Path(a.splits) if a.splits else data_dir() / "splits.json"
+    existing = load_splits(path) if path.exists() and not a.reassign else {}
+    mapping = assign_splits(list(read_corpus(a.corpus)), seed=a.seed, existing=existing)
+    save_splits(path, mapping, a.seed, DEFAULT_FRACTIONS, NEAR_DUP_JACCARD)
+    new = len(set(mapping) - set(existing))
+    print(f"wrote {path}: {len(mapping)} template groups ({new} newly assigned)")
+    return 0
+
+
+def _cmd_data_obfuscate(a: argparse.Namespace) -> int:
+    from .data.obfuscate import Obfuscator
+
+    obf = Obfuscator(seed=a.seed, rate=a.rate)
+    src = sys.stdin if a.input == "-" else open(a.input, encoding="utf-8")
+    dst = sys.stdout if a.output == "-" else open(a.output, "w", encoding="utf-8")
+    with src, dst:
+        for n, line in enumerate(src, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                rec[a.text_field] = obf(rec[a.text_field], str(rec.get("id", n)))
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise UserError(f"{a.input}:{n}: cannot obfuscate this row ({exc})") from None
+            rec["obfuscated"] = True
+            dst.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="scamdetect", description="Flag recruitment-scam posts in Indonesian social-media text.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("score", help="score a JSONL or CSV file of posts")
+    s.add_argument("input")
+    s.add_argument("-o", "--output", required=True, help="output file (.jsonl or .csv)")
+    s.add_argument("-m", "--model", help="model directory (default: the model shipped in models/)")
+    s.add_argument("--text-field", default="text", help="field or column holding the post text (default: text)")
+    s.add_argument("--format", choices=["jsonl", "csv"], help="input format (default: from the extension)")
+    s.add_argument("--output-format", choices=["jsonl", "csv"], help="output format (default: from the extension)")
+    s.add_argument("--rejects", help="where malformed rows go (default: OUTPUT.rejects.jsonl)")
+    s.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (default 1)")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    s.set_defaults(func=_cmd_score)
+
+    e = sub.add_parser("explain", help="explain the score of one post")
+    e.add_argument("text", help="the post text, or - to read it from stdin")
+    e.add_argument("-m", "--model")
+    e.add_argument("--json", action="store_true", help="print the full prediction as JSON")
+    e.set_defaults(func=_cmd_explain)
+
+    i = sub.add_parser("info", help="show a model's manifest")
+    i.add_argument("model", nargs="?")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=_cmd_info)
+
+    t = sub.add_parser("train", help="train a model on the corpus (and ../shared data when present)")
+    t.add_argument("--model", default="tfidf", help="model kind (tfidf)")
+    t.add_argument("--config", help="YAML training config (default: built-in settings)")
+    t.add_argument("--out", default="models/scamdetect-tfidf", help="model directory to write")
+    t.add_argument("--report-dir", default="training/reports/tfidf", help="where metrics and plots go")
+    t.set_defaults(func=_cmd_train)
+
+    d = sub.add_parser("data", help="corpus tools").add_subparsers(dest="data_command", required=True)
+    v = d.add_parser("validate", help="check schema, labels, duplicates and split leakage")
+    v.add_argument("--corpus", help="corpus file or folder (default: data/corpus)")
+    v.add_argument("--splits", help="split map (default: data/splits.json)")
+    v.add_argument("--no-minimums", action="store_true", help="skip the minimum-size checks (for small corpora)")
+    v.set_defaults(func=_cmd_data_validate)
+    sp = d.add_parser("split", help="assign new template groups to train / validation / test")
+    sp.add_argument("--corpus")
+    sp.add_argument("--splits")
+    sp.add_argument("--seed", type=int, default=13)
+    sp.add_argument("--reassign", action="store_true", help="redo every assignment, not only new groups")
+    sp.set_defaults(func=_cmd_data_split)
+    o = d.add_parser("obfuscate", help="write a disguised copy of a JSONL file (robustness tests)")
+    o.add_argument("input")
+    o.add_argument("-o", "--output", default="-")
+    o.add_argument("--text-field", default="text")
+    o.add_argument("--seed", type=int, default=2024)
+    o.add_argument("--rate", type=float, default=0.35, help="share of words disguised")
+    o.set_defaults(func=_cmd_data_obfuscate)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``scamdetect`` command."""
+    from .classifier import ModelError
+    from .data.sources import DataMissingError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (UserError, ModelError, DataMissingError, FileNotFoundError, IsADirectoryError, PermissionError, ValueError) as exc:
+        print(f"scamdetect: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("scamdetect: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""Outputs: batch files (and, later, takedown reports and HTTP)."""
+
+from .batch import InputError, Summary, score_file
+
+__all__ = ["InputError", "Summary", "score_file"]

@@ -1,0 +1,1 @@
+"""Training and evaluation (needs the `train` extra for plots and the datasets loaders)."""

@@ -1,0 +1,102 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import NOT_SCAMS, SCAMS, tiny_training_set
+from scamdetect.classifier import ModelError, TfidfScamClassifier, load_classifier, read_artifact
+
+
+def test_estimator_contract():
+    texts, y = tiny_training_set()
+    est = TfidfScamClassifier(C=4.0, vocab_size=400, bigram_bits=10)
+    assert est.fit(texts, y) is est
+    p = est.predict_proba(texts)
+    assert p.shape == (len(texts), 2) and np.allclose(p.sum(axis=1), 1)
+    assert (est.predict(SCAMS) == 1).mean() > 0.8 and (est.predict(NOT_SCAMS) == 0).mean() > 0.8
+    assert est.get_params()["C"] == 4.0
+
+
+def test_estimator_needs_both_labels():
+    with pytest.raises(ValueError, match="both labels"):
+        TfidfScamClassifier().fit(["a", "b"], [1, 1])
+
+
+def test_calibration_is_monotonic():
+    texts, y = tiny_training_set()
+    est = TfidfScamClassifier(vocab_size=400, bigram_bits=10).fit(texts, y)
+    s = est.decision_function(texts)
+    est.calibrate(s, y)
+    p = est.predict_proba(texts)[:, 1]
+    order = np.argsort(s)
+    assert np.all(np.diff(p[order]) >= -1e-12)
+
+
+def test_saved_model_reloads_with_identical_scores(tiny_model_dir):
+    texts, _ = tiny_training_set()
+    est, _, manifest = load_classifier(tiny_model_dir)
+    again, _, _ = load_classifier(tiny_model_dir)
+    assert np.array_equal(est.predict_proba(texts), again.predict_proba(texts))
+    assert manifest["kind"] == "tfidf" and manifest["model_id"] == "tiny-test"
+    assert set(manifest["files"]) == {"weights.npz", "tokenizer.json", "rules.yaml", "README.md"}
+    assert all(len(v["sha256"]) == 64 for v in manifest["files"].values())
+
+
+@pytest.fixture
+def model_copy(tiny_model_dir, tmp_path):
+    return shutil.copytree(tiny_model_dir, tmp_path / "m")
+
+
+def test_tampered_weights_are_refused(model_copy):
+    f = model_copy / "weights.npz"
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    f.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="checksum"):
+        load_classifier(model_copy)
+
+
+def test_truncated_file_is_refused(model_copy):
+    f = model_copy / "tokenizer.json"
+    f.write_bytes(f.read_bytes()[:100])
+    with pytest.raises(ModelError, match="truncated or tampered"):
+        load_classifier(model_copy)
+
+
+def test_edited_rules_are_refused(model_copy):
+    f = model_copy / "rules.yaml"
+    f.write_text(f.read_text() + "\n# harmless?\n")
+    with pytest.raises(ModelError):
+        load_classifier(model_copy)
+
+
+def test_pickle_files_are_refused(model_copy):
+    (model_copy / "extra.pkl").write_bytes(b"\x80\x04N.")
+    with pytest.raises(ModelError, match="pickle"):
+        read_artifact(model_copy)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m.update(format_version=99), "not supported"),
+    (lambda m: m.update(kind="mystery"), "unknown model kind"),
+    (lambda m: m["files"].update({"ghost.npz": {"sha256": "0" * 64, "bytes": 1}}), "missing"),
+])
+def test_unknown_or_inconsistent_manifest_is_refused(model_copy, edit, message):
+    path = model_copy / "manifest.json"
+    m = json.loads(path.read_text())
+    edit(m)
+    path.write_text(json.dumps(m))
+    with pytest.raises(ModelError, match=message):
+        read_artifact(model_copy)
+
+
+def test_missing_or_garbled_manifest(model_copy, tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        read_artifact(tmp_path / "nope")
+    (model_copy / "manifest.json").write_text("{oops")
+    with pytest.raises(ModelError, match="not valid JSON"):
+        read_artifact(model_copy)
+    (model_copy / "manifest.json").unlink()
+    with pytest.raises(ModelError, match="not a scamdetect model"):
+        read_artifact(model_copy)

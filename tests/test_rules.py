@@ -1,0 +1,105 @@
+import pytest
+
+from scamdetect.normalize import normalize
+from scamdetect.signals import RuleError, RuleSet, analyze, extract, load_rules, rules_from_yaml
+
+RULES = RuleSet(load_rules())
+
+
+def fired(text):
+    return {h.rule_id for h in analyze(text, RULES).hits}
+
+
+# (rule, posts it must fire on, posts it must not fire on)
+CASES = [
+    ("role_admin_cs", ["dicari admin online", "butuh CS ke luar negeri", "Indonesian speakers wanted"],
+     ["chat admin untuk order", "kiriman sampai besok"]),
+    ("destination_hub", ["kerja di Kamboja", "lokasi Myawaddy", "ke 🇹🇭"], ["kerja di Surabaya", "kuliah di Jepang"]),
+    ("destination_hidden", ["kerja di negara tetangga", "lokasi dirahasiakan"], ["negara kita indah"]),
+    ("salary_high", ["gaji 15jt/bulan", "salary USD 1,500"], ["gaji 4,5jt/bulan", "harga 20jt nego"]),
+    ("costs_covered", ["tiket dan visa ditanggung", "free tiket, makan, mess", "kabeh dibayari"], ["tiket konser habis"]),
+    ("low_requirements", ["tanpa pengalaman", "bisa mengetik", "min SMA"], ["S1 akuntansi pengalaman 3 tahun"]),
+    ("fast_departure", ["langsung berangkat", "kuota terbatas", "proses cepat"], ["berangkat kerja jam 7"]),
+    ("tourist_visa_route", ["pakai visa turis dulu", "visa kunjungan"], ["visa kerja resmi"]),
+    ("unlicensed_route", ["jalur mandiri", "tanpa PT", "Ra usah PT"], ["lewat PT resmi"]),
+    ("fee_upfront", ["biaya pendaftaran 150rb", "transfer ke rekening dana dulu", "bayar seragam dan ID card"],
+     ["biaya pendaftaran gratis", "tanpa biaya"]),
+    ("big_name_impersonation", ["PT Pertamina membuka lowongan"], ["harga pertamax naik"]),
+    ("free_mail_hr", ["kirim cv ke hrd.pertamina@gmail.com"], ["kirim cv ke hrd@pertamina.com"]),
+    ("insider_slot", ["lewat orang dalam", "dijamin lolos", "jual SK honorer jadi PPPK, 60jt"], ["orang tua saya"]),
+    ("wfh_income_pitch", ["kerja dari HP", "cocok untuk IRT", "bukan MLM", "penghasilan 500rb per hari"],
+     ["gaji 100rb/hari tukang cuci motor"]),
+    ("task_scam", ["like video dibayar 5rb", "top up 200rb balik 380rb", "lucky combination order"], ["like dan share ya"]),
+    ("tourist_visa_route", ["tourist visa first"], ["student visa"]),
+    ("warning_language", ["waspada modus penipuan", "korban TPPO"], ["lowongan admin"]),
+    ("licensed_channel", ["P3MI dengan SIP3MI", "program G to G", "EPS-TOPIK"], ["jalur mandiri"]),
+    ("obfuscated_text", ["K4mb0j4 g4ji", "Mуanmar ᴀᴅᴍɪɴ"], ["Kamboja gaji"]),
+    ("personal_bank_account", ["transfer ke rek BRI 1234567890123 a.n. Siti"], ["bank BRI buka jam 8"]),
+]
+
+
+@pytest.mark.parametrize("rule, text", [(r, t) for r, pos, _ in CASES for t in pos])
+def test_rule_fires(rule, text):
+    assert rule in fired(text)
+
+
+@pytest.mark.parametrize("rule, text", [(r, t) for r, _, neg in CASES for t in neg])
+def test_rule_stays_quiet(rule, text):
+    assert rule not in fired(text)
+
+
+def test_every_rule_has_a_case():
+    assert {r.id for r in load_rules()} - {c[0] for c in CASES} <= {
+        "salary_dollar", "interview_remote", "contact_private_channel", "group_funnel", "walkin_whatsapp_hrd",
+        "private_contact_number", "company_identity"}
+
+
+def test_hits_carry_original_spans_and_both_languages():
+    text = "Loker K4MB0JA, visa turis, tiket ditanggung"
+    for h in analyze(text, RULES).hits:
+        assert h.description_id and h.description_en
+        for s in h.spans:
+            assert text[s.start:s.end] == s.text
+    hub = next(h for h in analyze(text, RULES).hits if h.rule_id == "destination_hub")
+    assert hub.spans[0].text == "K4MB0JA"
+
+
+def test_prefilter_gives_the_same_hits_as_plain_rules():
+    plain = load_rules()
+    for text in ["Loker admin Kamboja gaji 15jt, tiket ditanggung, WA 0812-3456-7890", "waspada modus P3MI resmi",
+                 "kerja dari HP 500rb/hari bukan MLM, biaya admin 50rb"]:
+        assert [h.to_dict() for h in analyze(text, plain).hits] == [h.to_dict() for h in analyze(text, RULES).hits]
+
+
+def test_rules_from_yaml_file(tmp_path):
+    f = tmp_path / "extra.yaml"
+    f.write_text("- id: casino_job\n  weight: 1.0\n  description: {id: Kerja kasino, en: Casino job}\n"
+                 "  patterns: ['\\bkasino\\b']\n", encoding="utf-8")
+    rules = load_rules(f)
+    assert "casino_job" in {h.rule_id for h in analyze("kerja di kasino", rules).hits}
+
+
+@pytest.mark.parametrize("yaml_text, message", [
+    ("- id: x\n  weight: 1\n  description: {id: a, en: b}\n  patterns: ['(unclosed']\n", "bad pattern"),
+    ("- id: x\n  weight: 1\n  patterns: ['a']\n", "description"),
+    ("- id: x\n  weight: 1\n  description: {id: a, en: b}\n  check: nope\n", "unknown check"),
+    ("- id: Bad-Id\n  weight: 1\n  description: {id: a, en: b}\n  patterns: ['a']\n", "lowercase"),
+    ("- id: x\n  weight: 1\n  description: {id: a, en: b}\n", "patterns or check"),
+    ("not: a list\n", "list of rules"),
+])
+def test_bad_rule_files_are_refused(yaml_text, message):
+    with pytest.raises(RuleError, match=message):
+        rules_from_yaml(yaml_text)
+
+
+def test_duplicate_rule_ids_are_refused(tmp_path):
+    f = tmp_path / "dup.yaml"
+    f.write_text("- id: tourist_visa_route\n  weight: 1\n  description: {id: a, en: b}\n  patterns: ['x']\n")
+    with pytest.raises(RuleError, match="duplicate"):
+        load_rules(f)
+
+
+def test_extract_then_rules_on_disguised_post():
+    norm = normalize("G 4 J 1 $1500, 🆓 tiket + mess, Mуanmar")
+    ids = {h.rule_id for h in RULES.apply(norm, extract(norm))}
+    assert {"salary_high", "costs_covered", "destination_hub"} <= ids
