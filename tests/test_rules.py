@@ -35,6 +35,7 @@ CASES = [
     ("licensed_channel", ["P3MI dengan SIP3MI", "program G to G", "EPS-TOPIK"], ["jalur mandiri"]),
     ("obfuscated_text", ["K4mb0j4 g4ji", "Mуanmar ᴀᴅᴍɪɴ"], ["Kamboja gaji"]),
     ("personal_bank_account", ["transfer ke rek BRI 1234567890123 a.n. Siti"], ["bank BRI buka jam 8"]),
+    ("travel_offer", ["open trip Bangkok 4D3N", "paket wisata Siem Reap"], ["kerja di Bangkok"]),
 ]
 
 

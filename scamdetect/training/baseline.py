@@ -43,7 +43,7 @@ def assemble(cfg: BaselineConfig, log: Log = _log) -> list[Row]:
             log(f"warning: skipping {name}: {exc}")
     rows = with_splits(rows)
     for r in rows:
-        r["weight"] = cfg.source_weights.get(str(r["source"]), 1.0)
+        r["weight"] = cfg.source_weights.get(str(r["source"]), 1.0) * cfg.category_weights.get(str(r["category"]), 1.0)
     return rows
 
 
@@ -130,6 +130,10 @@ def train_baseline(cfg: BaselineConfig, out_dir: str | Path, report_dir: str | P
     details = {
         "per_category": error_rates(te_rows, p_te[corpus_te], t, "category"),
         "per_category_obfuscated": error_rates(test_obf, p_obf, t, "category"),
+        # the test split proper: corpus posts plus the real hard negatives held out by article
+        "per_category_corpus_and_real_hard_negatives": error_rates(
+            [r for r in test if r["source"] in ("corpus", "hardneg")],
+            [p for p, r in zip(p_te, test) if r["source"] in ("corpus", "hardneg")], t, "category"),
         "per_platform": error_rates(te_rows, p_te[corpus_te], t, "platform"),
         "per_lang": error_rates(te_rows, p_te[corpus_te], t, "lang"),
         "external_test": error_rates([{**r, "src_cat": f"{r['source']}:{r['category']}"} for r in test

@@ -21,6 +21,9 @@ class BaselineConfig:
     # per-source sample weights: real negatives count, but the corpus leads
     source_weights: dict[str, float] = field(default_factory=lambda: {
         "corpus": 1.0, "hardneg": 2.0, "lokerid": 0.5, "unlabeled": 0.5, "judol": 0.3, "sms": 0.5, "emscad": 0.3})
+    # per-category weights on top: the negatives that share the scams' vocabulary (warnings, lawful
+    # overseas placement) cost most when wrongly flagged, so they count more
+    category_weights: dict[str, float] = field(default_factory=lambda: {"awareness_news": 3.0, "legit_overseas": 3.0})
     unlabeled_per_file: int = 400
     # obfuscated copies added to training: share of corpus posts (both labels), of external negatives
     augment_share: float = 0.5
