@@ -68,20 +68,29 @@ class Detector:
     def predict(self, texts: Sequence[str], top_terms: int = 5) -> list[Prediction]: ...
 
     def predict(self, texts: str | Sequence[str], top_terms: int = 5) -> Prediction | list[Prediction]:
-        """Score, label, reasons (rule hits with spans), top words and entities for each post."""
+        """Score, label, reasons (rule hits with spans), entities, and for flagged posts the words
+        that weighed most, for each post."""
         if isinstance(texts, str):
             return self.predict([texts], top_terms)[0]
-        analyses = self.analyze(texts)
-        return self.predict_analyses(analyses, top_terms)
+        return self.predict_analyses(self.analyze(texts), top_terms)
 
-    def predict_analyses(self, analyses: Sequence[Analysis], top_terms: int = 5) -> list[Prediction]:
-        """Predictions for posts that were already analysed."""
+    def predict_analyses(self, analyses: Sequence[Analysis], top_terms: int = 5,
+                         terms_for_all: bool = False) -> list[Prediction]:
+        """Predictions for posts that were already analysed.
+
+        ``terms`` (the words that pushed a post towards 'scam') are computed for flagged posts, or
+        for every post with ``terms_for_all``.
+        """
         if not analyses:
             return []
         clf = self.classifier
         Xt = clf.transform(analyses)
         scores = clf.proba_of_matrix(Xt)
-        terms = clf.top_terms(Xt, top_terms) if top_terms else [[] for _ in analyses]
+        terms: list[list[tuple[str, float]]] = [[] for _ in analyses]
+        rows = [i for i, s in enumerate(scores) if terms_for_all or s >= self.threshold] if top_terms else []
+        if rows:
+            for i, tt in zip(rows, clf.top_terms(Xt[rows], top_terms)):
+                terms[i] = tt
         out = []
         for an, s, tt in zip(analyses, scores, terms):
             hits = sorted(an.hits, key=lambda h: -abs(h.weight))
@@ -97,7 +106,7 @@ class Detector:
 
     def explain(self, text: str, top_terms: int = 8) -> str:
         """A human-readable explanation of one post's score."""
-        p = self.predict(text, top_terms)
+        p = self.predict_analyses(self.analyze([text]), top_terms, terms_for_all=True)[0]
         verdict = "FLAGGED as a likely recruitment scam" if p.is_scam else "not flagged"
         lines = [f"{verdict}: score {p.score:.3f} (threshold {p.threshold:.3f}, model {p.model_id})"]
         if p.reasons:

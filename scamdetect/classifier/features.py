@@ -7,6 +7,7 @@ at a fraction of the cost). Counting and hashing are done with numpy over a whol
 
 from __future__ import annotations
 
+import re
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -16,6 +17,9 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from ..signals import PLACEHOLDERS
 
 BIGRAM_BITS = 19
+# Words and single ASCII punctuation marks, the way BERT-style pre-tokenizers cut text.
+_WORDS = re.compile(r"[^\s!-/:-@\[-`{-~]+|[!-/:-@\[-`{-~]")
+_CACHE_LIMIT = 500_000
 _UNK = "[UNK]"
 SPECIAL_TOKENS = [_UNK, *sorted({p.strip() for p in PLACEHOLDERS.values()})]
 
@@ -42,14 +46,28 @@ class Featurizer:
         self.vocab_size = tokenizer.get_vocab_size()
         self.bigram_bits = bigram_bits
         self.n_text = self.vocab_size + (1 << bigram_bits)
+        self._pieces: dict[str, list[int]] = {}
 
     @property
     def n_features(self) -> int:
         return self.n_text + len(self.rule_ids)
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids of each text (Rust, parallel)."""
-        return [e.ids for e in self.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)]
+        """Token ids of each text: words cut by a regex, each word's pieces looked up once and cached
+        (most words recur, and a dict lookup is far cheaper than a call into the tokenizer)."""
+        cache = self._pieces
+        out = []
+        for text in texts:
+            ids: list[int] = []
+            for w in _WORDS.findall(text):
+                pieces = cache.get(w)
+                if pieces is None:
+                    if len(cache) >= _CACHE_LIMIT:
+                        cache.clear()
+                    pieces = cache[w] = self.tokenizer.encode(w, add_special_tokens=False).ids
+                ids.extend(pieces)
+            out.append(ids)
+        return out
 
     def bigram_column(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Hashed column of the bigram (a, b): a multiplicative hash into 2**bits buckets."""

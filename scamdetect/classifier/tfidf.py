@@ -80,7 +80,7 @@ class TfidfScamClassifier(ClassifierMixin, BaseEstimator):
         self.idf_ = (np.log((1 + len(A)) / (1 + df)) + 1.0).astype(np.float32)
         Xt = self._matrix(A, counts)
         lr = LogisticRegression(C=self.C, class_weight=self.class_weight, solver="liblinear",
-                                max_iter=self.max_iter)
+                                max_iter=self.max_iter, random_state=0)
         lr.fit(Xt, y_arr, sample_weight=None if sample_weight is None else np.asarray(sample_weight))
         self.coef_ = lr.coef_.ravel().astype(np.float32)
         self.intercept_ = float(lr.intercept_[0])

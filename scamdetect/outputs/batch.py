@@ -113,26 +113,42 @@ def _flat(pred: dict[str, Any]) -> dict[str, Any]:
     return {**pred, "red_flags": [r["rule"] for r in pred["reasons"]]}
 
 
-def score_items(det: Detector, items: Sequence[tuple[int, Any]], text_field: str) -> list[tuple[int, dict | None, str | None, Any]]:
-    """Score one chunk: (line, output record or None, reject reason or None, raw item)."""
+def score_items(det: Detector, items: Sequence[tuple[int, Any]], text_field: str,
+                fmt_out: str = "jsonl") -> list[tuple[int, bytes | dict | None, str | None, Any, bool]]:
+    """Score one chunk: (line, output record, reject reason, raw item, flagged).
+
+    For JSON Lines the record comes back already serialised, so worker processes send bytes,
+    not nested objects, to the writer.
+    """
     parsed = [(n, *_parse(it, text_field), it) for n, it in items]
     good = [(n, rec) for n, rec, reason, _ in parsed if reason is None]
     preds = det.predict([rec[text_field] for _, rec in good]) if good else []
-    by_line = {n: {**rec, **_flat(p.to_dict())} for (n, rec), p in zip(good, preds)}
-    return [(n, by_line.get(n), reason, raw) for n, rec, reason, raw in parsed]
+    by_line: dict[int, tuple[bytes | dict, bool]] = {}
+    for (n, rec), p in zip(good, preds):
+        out = {**rec, **_flat(p.to_dict())}
+        by_line[n] = (_dumps(out) if fmt_out == "jsonl" else out, p.is_scam)
+    result = []
+    for n, _, reason, raw in parsed:
+        out, flagged = by_line.get(n, (None, False))
+        result.append((n, out, reason, None if reason is None else raw, flagged))
+    return result
+
+
+def _dumps(rec: dict[str, Any]) -> bytes:
+    return orjson.dumps(rec, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY)
 
 
 # -- worker processes: the model is loaded once per worker --------------------------------------
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(model: str | None, text_field: str) -> None:
+def _init_worker(model: str | None, text_field: str, fmt_out: str) -> None:
     _WORKER["det"] = load(model)
-    _WORKER["field"] = text_field
+    _WORKER["args"] = (text_field, fmt_out)
 
 
-def _worker_chunk(items: list[tuple[int, Any]]) -> list[tuple[int, dict | None, str | None, Any]]:
-    return score_items(_WORKER["det"], items, _WORKER["field"])
+def _worker_chunk(items: list[tuple[int, Any]]) -> list[tuple[int, bytes | dict | None, str | None, Any, bool]]:
+    return score_items(_WORKER["det"], items, *_WORKER["args"])
 
 
 def _chunks(it: Iterator[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
@@ -154,9 +170,9 @@ class _Writer:
         self.csv: csv.DictWriter | None = None
         self.text: io.TextIOWrapper | None = None
 
-    def write(self, rec: dict[str, Any]) -> None:
-        if self.fmt == "jsonl":
-            self.fh.write(orjson.dumps(rec, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY))
+    def write(self, rec: bytes | dict[str, Any]) -> None:
+        if isinstance(rec, bytes):
+            self.fh.write(rec)
             return
         row = {k: (orjson.dumps(v).decode() if isinstance(v, (list, dict)) else v) for k, v in rec.items()}
         row["red_flags"] = ";".join(rec["red_flags"])
@@ -208,21 +224,21 @@ def score_file(input_path: str | Path, output_path: str | Path, model: str | Pat
         with rej.open("wb") as rej_fh:
             if jobs > 1:
                 pool = mp.get_context("spawn" if sys.platform == "darwin" else "fork").Pool(
-                    jobs, initializer=_init_worker, initargs=(str(model) if model else None, text_field))
+                    jobs, initializer=_init_worker, initargs=(str(model) if model else None, text_field, fmt_out))
                 results = pool.imap(_worker_chunk, _chunks(items, chunk_size))
             else:
                 det = detector or load(model)
-                results = (score_items(det, c, text_field) for c in _chunks(items, chunk_size))
+                results = (score_items(det, c, text_field, fmt_out) for c in _chunks(items, chunk_size))
             for chunk in results:
-                for n, out, reason, raw in chunk:
+                for n, out, reason, raw, flagged in chunk:
                     summary.read += 1
                     if out is not None:
                         writer.write(out)
                         summary.scored += 1
-                        summary.flagged += out["label"] == "scam"
+                        summary.flagged += flagged
                     else:
                         summary.rejected += 1
-                        missing_field += reason.startswith("missing text field")
+                        missing_field += bool(reason and reason.startswith("missing text field"))
                         rej_fh.write(orjson.dumps({"line": n, "reason": reason, "raw": _raw_text(raw)},
                                                   option=orjson.OPT_APPEND_NEWLINE))
                 if bar is not None:

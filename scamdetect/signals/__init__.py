@@ -7,7 +7,8 @@ from typing import Sequence
 
 from ..normalize import MASK_RE, Normalized, normalize
 from .entities import DESTINATIONS, SCAM_HUBS, Entity, extract
-from .rules import CHECKS, CheckRule, PatternRule, Rule, RuleError, RuleHit, RuleSet, Span, apply_rules, default_rules_yaml, load_rules, rules_from_yaml
+from .engine import RuleSet
+from .rules import CHECKS, CheckRule, PatternRule, Rule, RuleError, RuleHit, Span, apply_rules, default_rules_yaml, load_rules, rules_from_yaml
 
 __all__ = ["Analysis", "analyze", "model_text", "Entity", "extract", "Rule", "PatternRule", "CheckRule",
            "RuleHit", "RuleSet", "RuleError", "Span", "load_rules", "rules_from_yaml", "default_rules_yaml", "apply_rules", "CHECKS", "DESTINATIONS",
@@ -63,5 +64,5 @@ def analyze(text: str, rules: Sequence[Rule] | RuleSet) -> Analysis:
     """Normalise one post, extract its entities, run the rules and build the classifier input."""
     norm = normalize(text)
     entities = extract(norm)
-    hits = apply_rules(rules, norm, entities)
+    hits = rules.apply(norm, entities) if isinstance(rules, RuleSet) else apply_rules(rules, norm, entities)
     return Analysis(norm, tuple(entities), tuple(hits), model_text(norm, entities))

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-import re2
 import yaml
 
 from ..normalize import Normalized
@@ -56,16 +54,17 @@ class Rule:
     description_id: str
     description_en: str
 
-    def find(self, norm: Normalized, entities: Sequence[Entity], only: Iterable[int] | None = None) -> list[tuple[int, int]]:
+    def find(self, norm: Normalized, entities: Sequence[Entity]) -> list[tuple[int, int]]:
         """Spans of the normalised text that trigger the rule (empty when it does not fire)."""
         raise NotImplementedError
 
-    def apply(self, norm: Normalized, entities: Sequence[Entity],
-              only: Iterable[int] | None = None) -> RuleHit | None:
-        """Run the rule (``only`` = indices of the patterns worth trying) and return a hit, or None."""
-        found = self.find(norm, entities, only) if only is not None else self.find(norm, entities)
-        if not found:
-            return None
+    def apply(self, norm: Normalized, entities: Sequence[Entity]) -> RuleHit | None:
+        """Run the rule and return a hit, or None."""
+        found = self.find(norm, entities)
+        return self.hit(norm, found) if found else None
+
+    def hit(self, norm: Normalized, found: Sequence[tuple[int, int]]) -> RuleHit:
+        """The hit for spans of the normalised text, with up to five spans of the original."""
         spans = []
         for s, e in sorted(found)[:5]:
             os_, oe = norm.to_original(s, e)
@@ -79,12 +78,8 @@ class PatternRule(Rule):
 
     patterns: tuple[re.Pattern[str], ...] = ()
 
-    def find(self, norm: Normalized, entities: Sequence[Entity],
-             only: Iterable[int] | None = None) -> list[tuple[int, int]]:
-        # RE2 only tells which patterns can match; Python's engine finds the spans (its
-        # per-call overhead is lower than the RE2 binding's on short posts).
-        scanners = self.patterns if only is None else [self.patterns[i] for i in only]
-        return [m.span() for p in scanners for m in p.finditer(norm.text) if m.end() > m.start()]
+    def find(self, norm: Normalized, entities: Sequence[Entity]) -> list[tuple[int, int]]:
+        return [m.span() for p in self.patterns for m in p.finditer(norm.text) if m.end() > m.start()]
 
 
 @dataclass(frozen=True)
@@ -94,7 +89,7 @@ class CheckRule(Rule):
     check: Callable[[Normalized, Sequence[Entity], dict[str, Any]], list[tuple[int, int]]] | None = None
     params: tuple[tuple[str, Any], ...] = ()
 
-    def find(self, norm: Normalized, entities: Sequence[Entity], only: Iterable[int] | None = None) -> list[tuple[int, int]]:
+    def find(self, norm: Normalized, entities: Sequence[Entity]) -> list[tuple[int, int]]:
         assert self.check is not None
         return self.check(norm, entities, dict(self.params))
 
@@ -198,100 +193,6 @@ def load_rules(*paths: str | Path, include_default: bool = True) -> list[Rule]:
     return rules
 
 
-_BOUNDED = re.compile(r"\{(\d+),\d*\}")
-_LOOKAROUND = re.compile(r"\(\?<?[!=](?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)")
-
-
-class _Re2Prefilter:
-    """Which patterns can match, by RE2 sets (one automaton for all patterns grows too many
-    states; sets of ten stay fast)."""
-
-    CHUNK = 10
-
-    def __init__(self, patterns: Sequence[str]):
-        opts = re2.Options()
-        opts.never_capture = True
-        self._sets = []
-        for k in range(0, len(patterns), self.CHUNK):
-            rx_set = re2.Set.SearchSet(opts)
-            for p in patterns[k:k + self.CHUNK]:
-                rx_set.Add(p)
-            rx_set.Compile()
-            self._sets.append((k, rx_set))
-
-    def __call__(self, text: str) -> list[int]:
-        return [k + j for k, rx_set in self._sets for j in rx_set.Match(text) or ()]
-
-
-class _HyperscanPrefilter:
-    """Which patterns can match, in one Hyperscan pass (x86-64: several times faster than RE2)."""
-
-    def __init__(self, patterns: Sequence[str]):
-        import hyperscan
-
-        flags = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_ALLOWEMPTY | hyperscan.HS_FLAG_UTF8
-        self._db = hyperscan.Database()
-        self._db.compile(expressions=[p.encode() for p in patterns], ids=list(range(len(patterns))),
-                         elements=len(patterns), flags=[flags] * len(patterns))
-        self._scratch = hyperscan.Scratch(self._db)
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def _on_match(pattern: int, start: int, end: int, flags: int, found: list[int]) -> None:
-        found.append(pattern)
-
-    def __call__(self, text: str) -> list[int]:
-        found: list[int] = []
-        with self._lock:  # a scratch space serves one scan at a time
-            self._db.scan(text.encode("utf-8", "surrogatepass"), match_event_handler=self._on_match,
-                          context=found, scratch=self._scratch)
-        return found
-
-
-def _prefilter(patterns: Sequence[str]) -> _Re2Prefilter | _HyperscanPrefilter:
-    try:
-        return _HyperscanPrefilter(patterns)
-    except Exception:  # not installed (non-x86 machines) or a pattern it cannot compile
-        return _Re2Prefilter(patterns)
-
-
-class RuleSet:
-    """Rules with a one-pass prefilter: only the patterns that can match are run by Python's engine."""
-
-    def __init__(self, rules: Iterable[Rule]):
-        self.rules = list(rules)
-        self._always: list[int] = []
-        loose: list[str] = []
-        self._owner: list[tuple[int, int]] = []
-        for i, rule in enumerate(self.rules):
-            if not isinstance(rule, PatternRule):
-                self._always.append(i)
-                continue
-            # Without lookarounds and with open-ended repeats a pattern matches a superset of
-            # what it matched before, and the automata stay small.
-            pats = [_BOUNDED.sub(lambda m: "*" if m.group(1) == "0" else "+", _LOOKAROUND.sub("", p.pattern))
-                    for p in rule.patterns]
-            try:
-                for p in pats:
-                    re2.compile(p)
-            except Exception:
-                self._always.append(i)
-                continue
-            loose.extend(pats)
-            self._owner.extend((i, k) for k in range(len(pats)))
-        self._prefilter = _prefilter(loose)
-
-    def apply(self, norm: Normalized, entities: Sequence[Entity]) -> list[RuleHit]:
-        """All hits on one post, in rule order."""
-        candidates: dict[int, list[int] | None] = dict.fromkeys(self._always)
-        for j in self._prefilter(norm.text):
-            rule, pattern = self._owner[j]
-            candidates.setdefault(rule, []).append(pattern)  # type: ignore[union-attr]
-        return [h for i in sorted(candidates) if (h := self.rules[i].apply(norm, entities, candidates[i])) is not None]
-
-
-def apply_rules(rules: Iterable[Rule] | RuleSet, norm: Normalized, entities: Sequence[Entity]) -> list[RuleHit]:
-    """All hits of ``rules`` on one post."""
-    if isinstance(rules, RuleSet):
-        return rules.apply(norm, entities)
+def apply_rules(rules: Iterable[Rule], norm: Normalized, entities: Sequence[Entity]) -> list[RuleHit]:
+    """All hits of ``rules`` on one post, rule by rule (``RuleSet.apply`` is the fast way)."""
     return [h for r in rules if (h := r.apply(norm, entities)) is not None]
