@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model on the corpus (and ../shared data when present)")
     t.add_argument("--model", default="tfidf", help="model kind (tfidf)")
-    t.add_argument("--config", help="YAML training config (default: built-in settings)")
+    t.add_argument("--config", help="YAML training config (e.g. training/baseline.yaml; default: built-in settings)")
     t.add_argument("--out", default="models/scamdetect-tfidf", help="model directory to write")
     t.add_argument("--report-dir", default="training/reports/tfidf", help="where metrics and plots go")
     t.set_defaults(func=_cmd_train)

@@ -70,3 +70,17 @@ def test_entity_spans_point_into_the_original():
     text = "Gaji 𝟏𝟓𝐣𝐭, WA 0812\u200b-3456-7890"
     for e in extract(normalize(text)):
         assert text[e.start:e.end] == e.text
+
+
+def test_indonesian_mobile_fast_path_agrees_with_phonenumbers():
+    import random
+
+    from scamdetect.signals.entities import _e164, _e164_library
+
+    rng = random.Random(0)
+    for _ in range(300):
+        body = "8" + str(rng.randint(1, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(rng.randint(7, 10)))
+        for raw in ("0" + body, "+62" + body):
+            assert _e164(raw) == _e164_library(raw), raw
+        # typed without the plus, 62... means the country code
+        assert _e164("62" + body) == _e164_library("+62" + body)

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-from ..signals import PLACEHOLDERS
+from ..signals import PLACEHOLDER_NAMES, PLACEHOLDERS
 
 BIGRAM_BITS = 19
 # Words and single ASCII punctuation marks, the way BERT-style pre-tokenizers cut text.
@@ -104,7 +104,8 @@ class Featurizer:
     def term(self, column: int) -> str:
         """Readable name of a text column (a token, or 'bigram' for a hashed pair)."""
         if column < self.vocab_size:
-            return self.tokenizer.id_to_token(column) or "?"
+            tok = self.tokenizer.id_to_token(column) or "?"
+            return PLACEHOLDER_NAMES.get(tok, tok.removeprefix("##"))
         if column < self.n_text:
             return "<bigram>"
         return "rule:" + self.rule_ids[column - self.n_text]

@@ -125,7 +125,7 @@ class TfidfScamClassifier(ClassifierMixin, BaseEstimator):
             cols = cols[keep]
             contrib = Xt.data[lo:hi][keep] * self.coef_[cols]
             order = np.argsort(-contrib)[:k]
-            out.append([(self.featurizer_.term(int(cols[j])).removeprefix("##"), round(float(contrib[j]), 4))
+            out.append([(self.featurizer_.term(int(cols[j])), round(float(contrib[j]), 4))
                         for j in order if contrib[j] > 0])
         return out
 

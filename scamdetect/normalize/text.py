@@ -29,7 +29,7 @@ HANDLE_RE = re.compile(r"(?<![\w@.])@[a-z0-9_][a-z0-9_.]{1,31}\b")
 MASK_RE = re.compile(r"\[(?:url|link|tautan)\]|<url>|(?<![\w/])url(?![\w/])|@user\b")
 
 # Single letters joined by one repeated separator: "w a", "t.e.l.e.g.r.a.m", "k-a-m-b-o-j-a".
-_SPACED_RE = re.compile(r"(?<![^\s(\[\"'])[a-z0-9](?P<sep>[ .\-_*|]{1,2})(?:[a-z0-9](?P=sep))*[a-z0-9](?=$|\s|[,.!?:;)\]\"'](?![a-z0-9]))")
+SPACED_RE = re.compile(r"(?<![^\s(\[\"'])[a-z0-9](?P<sep>[ .\-_*|]{1,2})(?:[a-z0-9](?P=sep))*[a-z0-9](?=$|\s|[,.!?:;)\]\"'](?![a-z0-9]))")
 # a word running into a number ("wa0812...", "gaji15jt"), not a digit standing for a letter ("g4j1")
 _LETTER_DIGIT = re.compile(r"([a-z])(?=\d{3,}|\d+(?:jt|juta|rb|ribu|k)\b)")
 _SPACED_PAIRS = frozenset({"wa", "dm", "tg", "cs", "pt", "ig", "hp", "ln", "jt", "pp"})
@@ -46,7 +46,11 @@ _DIGIT_WORDS = frozenset(
      "sim", "sim1", "sima", "simb1", "simb2", "p2mi", "uu", "pp", "cv", "id", "usd"}
 )
 _MONEY_TOKEN = re.compile(r"^(?:rp|idr|usd|us|rm|sgd|myr|thb)[0-9]")
-_DIGIT = re.compile(r"\d")
+# Cheap first looks (a leading \b or group makes Python's engine try every position; a leading
+# character class lets it skip ahead), so that a stage's full pattern runs only when it may match.
+_SPACED_HINT = re.compile(r"(?:^|[\s(\[\"'])[a-z0-9][ .\-_*|]{1,2}[a-z0-9](?:[ .\-_*|]|$)")
+_LEET_HINT = re.compile(r"[a-z][013-57-9]")
+_REPEAT_HINT = re2.compile("|".join(c * 3 for c in "abcdefghijklmnopqrstuvwxyz"))
 _REPEAT_RE = re.compile(r"([a-z])\1{2,}")
 _FLAG_RE = re.compile("[\U0001F1E6-\U0001F1FF]{2}")
 
@@ -165,10 +169,13 @@ def _unleet_token(m: re.Match[str]) -> str | None:
     return fixed if fixed != tok else None
 
 
+URL_HINT = re.compile(r"https?:|www\.|\.(?:com|id|me|ly|co|net|org|io|link|site|xyz|info|asia|top|cc|gl|to|gd|app|page)\b")
+
+
 def protected_spans(text: str) -> list[tuple[int, int]]:
     """Spans of links, e-mail addresses and handles, which de-obfuscation must not touch."""
-    spans = [m.span() for rx in (URL_RE, EMAIL_RE, HANDLE_RE) for m in rx.finditer(text)]
-    return sorted(spans)
+    rxs = ([URL_RE] if URL_HINT.search(text) else []) + ([EMAIL_RE, HANDLE_RE] if "@" in text else [])
+    return sorted(m.span() for rx in rxs for m in rx.finditer(text))
 
 
 def normalize(text: str) -> Normalized:
@@ -180,11 +187,20 @@ def normalize(text: str) -> Normalized:
     stats = {"lookalike": lookalike, "hidden": hidden, "spaced": 0, "leet": 0, "repeat": 0}
     cur, flag_edits, _ = rewrite(folded, _FLAG_RE, _flag_word) if not text.isascii() else (folded, (), 0)
     stages.append(flag_edits)
-    for name, rx, fn in (("spaced", _SPACED_RE, _join_spaced), ("leet", _LEET_TOKEN_RE, _unleet_token),
-                         ("repeat", _REPEAT_RE, lambda m: m.group(1))):
-        if name == "leet" and not _DIGIT.search(cur):
+    shields: dict[str, list[tuple[int, int]]] = {}
+
+    def protect(t: str) -> list[tuple[int, int]]:
+        if t not in shields:  # stages that change nothing leave the text, and its shields, as they were
+            shields.clear()
+            shields[t] = protected_spans(t)
+        return shields[t]
+
+    for name, hint, rx, fn in (("spaced", _SPACED_HINT, SPACED_RE, _join_spaced),
+                               ("leet", _LEET_HINT, _LEET_TOKEN_RE, _unleet_token),
+                               ("repeat", _REPEAT_HINT, _REPEAT_RE, lambda m: m.group(1))):
+        if not hint.search(cur):
             continue
-        cur, edits, n = rewrite(cur, rx, fn, protected_spans)
+        cur, edits, n = rewrite(cur, rx, fn, protect)
         stages.append(edits)
         stats[name] = n
     return Normalized(text, cur, tuple(st for st in stages if st), {k: v for k, v in stats.items() if v})

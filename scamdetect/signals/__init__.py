@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -12,7 +13,7 @@ from .rules import CHECKS, CheckRule, PatternRule, Rule, RuleError, RuleHit, Spa
 
 __all__ = ["Analysis", "analyze", "model_text", "Entity", "extract", "Rule", "PatternRule", "CheckRule",
            "RuleHit", "RuleSet", "RuleError", "Span", "load_rules", "rules_from_yaml", "default_rules_yaml", "apply_rules", "CHECKS", "DESTINATIONS",
-           "SCAM_HUBS", "PLACEHOLDERS"]
+           "SCAM_HUBS", "PLACEHOLDERS", "PLACEHOLDER_NAMES"]
 
 # What the classifier sees instead of a concrete link, number or amount: the kind matters, the
 # digits do not, and a model must not learn one recruiter's number.
@@ -22,6 +23,12 @@ PLACEHOLDERS = {
     "money_high": " xmoneyhighx ",
 }
 _MASKS = {"@user": PLACEHOLDERS["handle"]}
+# How a placeholder reads in an explanation.
+PLACEHOLDER_NAMES = {
+    "xurlx": "[link]", "xwalinkx": "[WhatsApp link]", "xtglinkx": "[Telegram link]", "xemailx": "[e-mail]",
+    "xhandlex": "[account handle]", "xphonex": "[phone number]", "xbankx": "[bank account]",
+    "xmoneyx": "[amount]", "xmoneyhighx": "[high pay]",
+}
 
 
 @dataclass(frozen=True)
@@ -34,8 +41,16 @@ class Analysis:
     model_text: str
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def model_text(norm: Normalized, entities: Sequence[Entity]) -> str:
-    """The normalised text with entities and scraper masks replaced by placeholder words."""
+    """The normalised text with entities and scraper masks replaced by placeholder words, and every
+    remaining digit written as 0 (a count or a date matters by its shape, not its value)."""
+    return _DIGIT.sub("0", _with_placeholders(norm, entities))
+
+
+def _with_placeholders(norm: Normalized, entities: Sequence[Entity]) -> str:
     t = norm.text
     spans: list[tuple[int, int, str]] = []
     for e in entities:
@@ -45,7 +60,8 @@ def model_text(norm: Normalized, entities: Sequence[Entity]) -> str:
         if kind == "money" and e.extra and e.extra["idr"] >= 7_000_000 and e.extra["period"] in ("month", None):
             kind = "money_high"
         spans.append((*e.norm_span, PLACEHOLDERS[kind]))
-    spans.extend((m.start(), m.end(), _MASKS.get(m.group(0), PLACEHOLDERS["url"])) for m in MASK_RE.finditer(t))
+    if "url" in t or "[link]" in t or "@user" in t or "[tautan]" in t:
+        spans.extend((m.start(), m.end(), _MASKS.get(m.group(0), PLACEHOLDERS["url"])) for m in MASK_RE.finditer(t))
     if not spans:
         return t
     spans.sort()

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
+import ahocorasick
 import phonenumbers
-import re2
 
 from ..normalize import EMAIL_RE, HANDLE_RE, URL_RE, Normalized
+from ..normalize.text import URL_HINT
 
 _WA_LINK = re.compile(r"(?:wa\.me|api\.whatsapp\.com|chat\.whatsapp\.com|wa\.link)", re.I)
 _TG_LINK = re.compile(r"(?:t\.me|telegram\.me|telegram\.dog)/", re.I)
@@ -25,7 +27,6 @@ _PHONE_START = re.compile(r"^(?:\+|00|0[1-9]|62|855|95|856|66|63|84|60|65|971|88
 _MONEY_BEFORE = re.compile(r"(?:rp|idr|usd|\$|rm|myr|sgd|thb|baht)\.?\s*$")
 _BANKS = (r"bca|bri|bni|mandiri|bsi|btn|cimb(?: niaga)?|danamon|permata|jago|seabank|dana|ovo|gopay|"
           r"shopeepay|linkaja|ocbc|maybank|panin|mega|bjb|bpd|btpn|jenius|blu|allo")
-_BANK_NAME_RE = re.compile(rf"\b(?:{_BANKS})\b")
 _BANK_TAIL = re.compile(
     r"[\s:.\-]*(?:no\.?\s*(?:rek(?:ening)?)?[\s:.]*)?(?P<num>\d(?:[\s.\-]?\d){6,17})\b"
     r"(?:\s*(?:a\.?\s?n\.?|an|atas nama)\s*(?P<owner>[a-z][a-z .']{1,40}?)(?=[\n,.;)]|$|\s{2}))?"
@@ -45,6 +46,10 @@ IDR_PER = {"IDR": 1.0, "USD": 16000.0, "MYR": 3500.0, "SGD": 12000.0, "THB": 450
            "SAR": 4200.0}
 _CUR = r"rp\.?|idr|usd|us\$|\$|rm|myr|sgd|thb|baht|yen|¥|won|ntd|nt\$|hkd|aed|dirham|yuan|rmb|riyal|sar|peso"
 # Money is found from its digits: a number, then what stands just before and after it.
+_CUR_ENDINGS = ("rp", "rp.", "idr", "usd", "$", "rm", "myr", "sgd", "thb", "baht", "yen", "¥", "won", "ntd",
+                "hkd", "aed", "dirham", "yuan", "rmb", "riyal", "sar", "peso")
+_UNIT_STARTS = ("jt", "juta", "jeti", "rb", "ribu", "rebu", "k", "m", "thousand", "billion", "usd", "dollar", "dolar",
+                "ringgit", "rm", "baht", "sgd", "yen", "won", "ntd", "hkd", "aed", "dirham", "yuan", "riyal", "peso", "$")
 _NUMBER_RE = re.compile(r"\d(?:\d|[.,]\d)*")
 _CUR_BEFORE = re.compile(rf"(?:^|(?<=[^a-z]))(?P<pre>{_CUR})\s?$")
 _MONEY_AFTER = re.compile(
@@ -75,7 +80,37 @@ DESTINATIONS: dict[str, tuple[str, ...]] = {
 }
 SCAM_HUBS = frozenset({"KH", "MM", "LA", "TH", "PH", "VN"})
 _PLACE_TO_CC = {name: cc for cc, names in DESTINATIONS.items() for name in names}
-_PLACE_RE = re2.compile(r"\b(?:" + "|".join(sorted(map(re.escape, _PLACE_TO_CC), key=len, reverse=True)) + r")\b")
+_BANK_NAMES = _BANKS.replace("(?: niaga)?", "").split("|") + ["cimb niaga"]
+
+
+def _keyword_automaton() -> ahocorasick.Automaton:
+    """Places and bank names in one Aho-Corasick automaton: one pass, whatever the list length."""
+    auto = ahocorasick.Automaton()
+    for name, cc in _PLACE_TO_CC.items():
+        auto.add_word(name, ("destination", name, cc))
+    for bank in _BANK_NAMES:
+        auto.add_word(bank, ("bank", bank, bank))
+    auto.make_automaton()
+    return auto
+
+
+_KEYWORDS = _keyword_automaton()
+
+
+def keyword_hits(t: str) -> list[tuple[int, int, str, str, str]]:
+    """Whole-word places and bank names: (start, end, kind, name, value), longest first at a start."""
+    found = []
+    for end, (kind, name, value) in _KEYWORDS.iter_long(t):
+        start, stop = end - len(name) + 1, end + 1
+        if (start and t[start - 1].isalnum()) or (stop < len(t) and t[stop].isalnum()):
+            continue
+        found.append((start, stop, kind, name, value))
+    found.sort(key=lambda x: (x[0], x[0] - x[1]))
+    out: list[tuple[int, int, str, str, str]] = []
+    for hit in found:
+        if not out or hit[0] >= out[-1][1]:
+            out.append(hit)
+    return out
 
 
 @dataclass(frozen=True)
@@ -98,8 +133,20 @@ class Entity:
         return d
 
 
+# Indonesian mobile numbers (08xx / +628xx, 10-13 digits) are most of what posts carry; their
+# E.164 form is fixed, so they skip the library's general parser (a test checks they agree).
+_ID_MOBILE = re.compile(r"^(?:\+62|62|0)(8[1-9]\d{7,10})$")
+
+
+@lru_cache(maxsize=65536)
 def _e164(raw: str) -> str | None:
     digits = re.sub(r"[^\d+]", "", raw)
+    if m := _ID_MOBILE.match(digits):
+        return "+62" + m.group(1)
+    return _e164_library(digits)
+
+
+def _e164_library(digits: str) -> str | None:
     if digits.startswith("00"):
         digits = "+" + digits[2:]
     try:
@@ -123,6 +170,9 @@ def _e164(raw: str) -> str | None:
 def _money(t: str, m: re.Match[str]) -> tuple[int, int, str, dict[str, Any]] | None:
     """Read the amount at number ``m`` if a currency or multiplier makes it money."""
     s, e = m.span()
+    # most numbers are years, ages, counts: no currency just before, no unit or currency just after
+    if not t[max(0, s - 7):s].rstrip().endswith(_CUR_ENDINGS) and not t[e:e + 10].lstrip().startswith(_UNIT_STARTS):
+        return None
     before = _CUR_BEFORE.search(t[max(0, s - 6):s])
     after = _MONEY_AFTER.match(t, e)
     mult = after.group("mult") if after else None
@@ -170,7 +220,7 @@ def extract(norm: Normalized) -> list[Entity]:
     has_long_number = _LONG_NUMBER.search(t) is not None
     for m in EMAIL_RE.finditer(t) if has_at else ():
         add("email", m.group(0), *m.span())
-    for m in URL_RE.finditer(t):
+    for m in URL_RE.finditer(t) if URL_HINT.search(t) else ():
         s, e = m.span()
         if any(a <= s < b for a, b in taken):
             continue
@@ -194,17 +244,17 @@ def extract(norm: Normalized) -> list[Entity]:
             platform = "telegram" if re.search(r"tele|tg|telegram", ctx) else (
                 "instagram" if re.search(r"\big\b|insta", ctx) else None)
             add("handle", m.group(0), *m.span(), {"platform": platform} if platform else None)
-    for m in _BANK_NAME_RE.finditer(t) if has_long_number else ():
-        tail = _BANK_TAIL.match(t, m.end())
-        if not tail:
+    keywords = keyword_hits(t)
+    for start, stop, kind, name, _ in keywords if has_long_number else ():
+        if kind != "bank" or not (tail := _BANK_TAIL.match(t, stop)):
             continue
         num = re.sub(r"\D", "", tail.group("num"))
-        context = t[max(0, m.start() - 20):tail.end()]
+        context = t[max(0, start - 20):tail.end()]
         if 8 <= len(num) <= 16 and (_ACCOUNT_WORDS.search(context) or not _PHONE_START.match(num)):
-            extra = {"bank": m.group(0).upper()}
+            extra = {"bank": name.upper()}
             if tail.group("owner"):
                 extra["owner"] = tail.group("owner").strip()
-            add("bank_account", f"{m.group(0).upper()} {num}", m.start(), tail.end(), extra)
+            add("bank_account", f"{name.upper()} {num}", start, tail.end(), extra)
     for m in _PHONE_RE.finditer(t) if has_long_number else ():
         s, e = m.span()
         raw = m.group(0).strip()
@@ -221,7 +271,8 @@ def extract(norm: Normalized) -> list[Entity]:
             continue
         if parsed := _money(t, m):
             add("money", parsed[2], parsed[0], parsed[1], parsed[3])
-    for m in _PLACE_RE.finditer(t):
-        add("destination", _PLACE_TO_CC[m.group(0)], *m.span(), {"place": m.group(0)})
+    for start, stop, kind, name, cc in keywords:
+        if kind == "destination":
+            add("destination", cc, start, stop, {"place": name})
     out.sort(key=lambda e: (e.start, e.kind))
     return out

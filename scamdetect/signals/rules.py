@@ -10,7 +10,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 import yaml
 
-from ..normalize import Normalized
+from ..normalize import Normalized, fold_char, normalize
+from ..normalize.fold import ZERO_WIDTH
+from ..normalize.text import SPACED_RE as _SPACED
 from .entities import Entity
 
 DEFAULT_RULES = "redflags.yaml"
@@ -53,6 +55,7 @@ class Rule:
     weight: float
     description_id: str
     description_en: str
+    spans_in_original = False
 
     def find(self, norm: Normalized, entities: Sequence[Entity]) -> list[tuple[int, int]]:
         """Spans of the normalised text that trigger the rule (empty when it does not fire)."""
@@ -65,9 +68,15 @@ class Rule:
 
     def hit(self, norm: Normalized, found: Sequence[tuple[int, int]]) -> RuleHit:
         """The hit for spans of the normalised text, with up to five spans of the original."""
+        merged: list[list[int]] = []
+        for s, e in sorted(found):  # patterns of one rule may overlap: show each stretch once
+            if merged and s <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], e)
+            else:
+                merged.append([s, e])
         spans = []
-        for s, e in sorted(found)[:5]:
-            os_, oe = norm.to_original(s, e)
+        for s, e in merged[:5]:
+            os_, oe = (s, e) if self.spans_in_original else norm.to_original(s, e)
             spans.append(Span(os_, oe, norm.original[os_:oe]))
         return RuleHit(self.id, self.weight, self.description_id, self.description_en, tuple(spans))
 
@@ -88,6 +97,11 @@ class CheckRule(Rule):
 
     check: Callable[[Normalized, Sequence[Entity], dict[str, Any]], list[tuple[int, int]]] | None = None
     params: tuple[tuple[str, Any], ...] = ()
+    check_name: str = ""
+
+    @property
+    def spans_in_original(self) -> bool:  # type: ignore[override]
+        return self.check_name in ORIGINAL_SPAN_CHECKS
 
     def find(self, norm: Normalized, entities: Sequence[Entity]) -> list[tuple[int, int]]:
         assert self.check is not None
@@ -121,13 +135,32 @@ def _entity_present(norm: Normalized, ents: Sequence[Entity], p: dict[str, Any])
     return [e.norm_span for e in ents if e.kind in kinds]
 
 
+_TOKEN = re.compile(r"\S+")
+_LEETISH = re.compile(r"[a-z][013-57-9]|[013-57-9][a-z]", re.I)
+
+
 def _obfuscation(norm: Normalized, ents: Sequence[Entity], p: dict[str, Any]) -> list[tuple[int, int]]:
+    """Spans of the ORIGINAL text that were disguised (see ``ORIGINAL_SPAN_CHECKS``)."""
     changes = sum(norm.deobfuscated.get(k, 0) for k in ("lookalike", "hidden", "spaced", "leet"))
     if changes < p.get("min_changes", 1):
         return []
-    # The disguised words: those whose original characters differ from the plain word.
-    return [m.span() for m in re.finditer(r"\w+", norm.text)
-            if norm.original_span(*m.span()).lower() != m.group(0)]
+    out = []
+    for m in _TOKEN.finditer(norm.original):
+        tok = m.group(0)
+        if tok.isascii():
+            disguised = _LEETISH.search(tok) is not None and normalize(tok).text != tok.lower()
+        else:
+            disguised = any(c in ZERO_WIDTH or (not c.isascii() and (f := fold_char(c)).isascii() and f.isalnum())
+                            for c in tok)
+        if disguised:
+            out.append(m.span())
+    lowered = norm.original.lower()
+    out.extend(m.span() for m in _SPACED.finditer(lowered) if sum(c.isalpha() for c in m.group(0)) >= 3)
+    return sorted(out)
+
+
+# Checks whose spans are already in the original text.
+ORIGINAL_SPAN_CHECKS = frozenset({"obfuscation"})
 
 
 CHECKS: dict[str, Callable[[Normalized, Sequence[Entity], dict[str, Any]], list[tuple[int, int]]]] = {
@@ -161,7 +194,7 @@ def _build(spec: dict[str, Any], source: str) -> Rule:
         if spec["check"] not in CHECKS:
             raise RuleError(f"{source}: rule {rid!r}: unknown check {spec['check']!r} (known: {sorted(CHECKS)})")
         params = spec.get("params") or {}
-        return CheckRule(rid, weight, did, den, CHECKS[spec["check"]], tuple(sorted(params.items())))
+        return CheckRule(rid, weight, did, den, CHECKS[spec["check"]], tuple(sorted(params.items())), spec["check"])
     raise RuleError(f"{source}: rule {rid!r} needs patterns or check")
 
 
