@@ -19,7 +19,7 @@ LABELS = ("not_scam", "scam")
 MAX_CHARS = 20_000
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Prediction:
     """What the detector says about one post, with the evidence a reviewer needs."""
 

@@ -111,3 +111,10 @@ def test_extract_then_rules_on_disguised_post():
     norm = normalize("G 4 J 1 $1500, 🆓 tiket + mess, Mуanmar")
     ids = {h.rule_id for h in RULES.apply(norm, extract(norm))}
     assert {"salary_high", "costs_covered", "destination_hub"} <= ids
+
+
+def test_spans_are_right_after_emoji_and_wide_characters():
+    text = "🔥🔥 𝗟𝗢𝗞𝗘𝗥 💯 tiket ditanggung, kerja di Kamboja 🇰🇭 gaji 15jt"
+    hits = {h.rule_id: h for h in analyze(text, RULES).hits}
+    assert [s.text for s in hits["costs_covered"].spans] == ["tiket ditanggung"]
+    assert [s.text for s in hits["destination_hub"].spans] == ["Kamboja", "🇰🇭"]

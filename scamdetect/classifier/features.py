@@ -7,7 +7,7 @@ at a fraction of the cost). Counting and hashing are done with numpy over a whol
 
 from __future__ import annotations
 
-import re
+import itertools
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -17,8 +17,6 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from ..signals import PLACEHOLDER_NAMES, PLACEHOLDERS
 
 BIGRAM_BITS = 19
-# Words and single ASCII punctuation marks, the way BERT-style pre-tokenizers cut text.
-_WORDS = re.compile(r"[^\s!-/:-@\[-`{-~]+|[!-/:-@\[-`{-~]")
 _CACHE_LIMIT = 500_000
 _UNK = "[UNK]"
 SPECIAL_TOKENS = [_UNK, *sorted({p.strip() for p in PLACEHOLDERS.values()})]
@@ -53,13 +51,14 @@ class Featurizer:
         return self.n_text + len(self.rule_ids)
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids of each text: words cut by a regex, each word's pieces looked up once and cached
-        (most words recur, and a dict lookup is far cheaper than a call into the tokenizer)."""
+        """Token ids of each text. Each whitespace-separated chunk is tokenized once and cached: most
+        chunks recur, and a dict lookup is far cheaper than a call into the tokenizer, which still
+        cuts punctuation inside a chunk as it would in the whole text."""
         cache = self._pieces
         out = []
         for text in texts:
             ids: list[int] = []
-            for w in _WORDS.findall(text):
+            for w in text.split():
                 pieces = cache.get(w)
                 if pieces is None:
                     if len(cache) >= _CACHE_LIMIT:
@@ -77,8 +76,8 @@ class Featurizer:
 
     def text_counts(self, ids: Sequence[Sequence[int]]) -> sp.csr_matrix:
         """Counts of unigrams and hashed bigrams, one row per text."""
-        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-        flat = np.fromiter((t for x in ids for t in x), dtype=np.int64, count=int(lengths.sum()))
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
         doc = np.repeat(np.arange(len(ids)), lengths)
         same_doc = doc[1:] == doc[:-1] if len(doc) else np.zeros(0, dtype=bool)
         bi_cols = self.bigram_column(flat[:-1][same_doc], flat[1:][same_doc]) if len(doc) else flat

@@ -60,7 +60,7 @@ def _flag_word(m: re.Match[str]) -> str | None:
     return f" {FLAG_WORDS[code]} " if code in FLAG_WORDS else None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Normalized:
     """A post after normalisation: ``text`` for matching, with a map back to ``original``."""
 
@@ -170,6 +170,11 @@ def _unleet_token(m: re.Match[str]) -> str | None:
 
 
 URL_HINT = re.compile(r"https?:|www\.|\.(?:com|id|me|ly|co|net|org|io|link|site|xyz|info|asia|top|cc|gl|to|gd|app|page)\b")
+
+
+def is_leet_word(token: str) -> bool:
+    """Whether normalisation reads ``token`` as a word with digits standing for letters."""
+    return any(_unleet_token(m) for m in _LEET_TOKEN_RE.finditer(token.lower()))
 
 
 def protected_spans(text: str) -> list[tuple[int, int]]:

@@ -31,7 +31,7 @@ PLACEHOLDER_NAMES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Analysis:
     """Everything the library knows about one post before the classifier runs."""
 

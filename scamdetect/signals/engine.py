@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Iterable, Sequence
+from bisect import bisect_left
+from typing import Callable, Iterable, Sequence
 
 import re2
 
@@ -103,13 +104,32 @@ class _HyperscanEngine:
                 self._verify.scan(data, match_event_handler=self._on_match, context=maybe, scratch=self._scratch[1])
         spans: dict[int, list[Span]] = {}
         if exact:
-            to_char = (lambda b: b) if len(data) == len(text) else (lambda b: len(data[:b].decode("utf-8", "ignore")))
+            to_char = (lambda b: b) if len(data) == len(text) else _byte_to_char(text)
             by_pattern: dict[int, list[Span]] = {}
             for j, s, e in exact:
                 by_pattern.setdefault(self._exact_ids[j], []).append((s, e))
             for j, found in by_pattern.items():
                 spans[j] = [(to_char(s), to_char(e)) for s, e in leftmost_spans(found)]
         return spans, [self._verify_ids[j] for j, _, _ in maybe]
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _byte_to_char(text: str) -> Callable[[int], int]:
+    """Map UTF-8 byte offsets of ``text`` to character offsets (only non-ASCII characters shift them)."""
+    byte_pos, extra = [], []
+    total = 0
+    for m in _NON_ASCII.finditer(text):
+        total += len(m.group(0).encode("utf-8", "surrogatepass")) - 1
+        byte_pos.append(m.start() + total)  # last byte of this character
+        extra.append(total)
+
+    def to_char(b: int) -> int:
+        i = bisect_left(byte_pos, b)
+        return b - (extra[i - 1] if i else 0)
+
+    return to_char
 
 
 def _engine(patterns: Sequence[str]) -> _Re2Engine | _HyperscanEngine:

@@ -113,7 +113,7 @@ def keyword_hits(t: str) -> list[tuple[int, int, str, str, str]]:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Entity:
     """One extracted item: its kind, normalised value, the original text and its span there."""
 

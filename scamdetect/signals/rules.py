@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import yaml
 
-from ..normalize import Normalized, fold_char, normalize
+from ..normalize import Normalized, fold_char
 from ..normalize.fold import ZERO_WIDTH
 from ..normalize.text import SPACED_RE as _SPACED
+from ..normalize.text import is_leet_word
 from .entities import Entity
 
 DEFAULT_RULES = "redflags.yaml"
@@ -22,7 +23,7 @@ class RuleError(ValueError):
     """A rule definition is invalid."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Span:
     """A matched stretch of the original post."""
 
@@ -31,7 +32,7 @@ class Span:
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RuleHit:
     """One rule that fired on a post, with the spans that made it fire."""
 
@@ -96,7 +97,7 @@ class CheckRule(Rule):
     """A rule computed from entities or normalisation statistics by a named built-in check."""
 
     check: Callable[[Normalized, Sequence[Entity], dict[str, Any]], list[tuple[int, int]]] | None = None
-    params: tuple[tuple[str, Any], ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)
     check_name: str = ""
 
     @property
@@ -105,7 +106,7 @@ class CheckRule(Rule):
 
     def find(self, norm: Normalized, entities: Sequence[Entity]) -> list[tuple[int, int]]:
         assert self.check is not None
-        return self.check(norm, entities, dict(self.params))
+        return self.check(norm, entities, self.params)
 
 
 def _destination(norm: Normalized, ents: Sequence[Entity], p: dict[str, Any]) -> list[tuple[int, int]]:
@@ -115,7 +116,7 @@ def _destination(norm: Normalized, ents: Sequence[Entity], p: dict[str, Any]) ->
 
 def _money_at_least(norm: Normalized, ents: Sequence[Entity], p: dict[str, Any]) -> list[tuple[int, int]]:
     periods = set(p.get("periods", ["month", None]))
-    context = re.compile(p["context"]) if p.get("context") else None
+    context = p.get("context")
     out = []
     for e in ents:
         if e.kind != "money" or not e.extra or e.extra["period"] not in periods:
@@ -148,7 +149,7 @@ def _obfuscation(norm: Normalized, ents: Sequence[Entity], p: dict[str, Any]) ->
     for m in _TOKEN.finditer(norm.original):
         tok = m.group(0)
         if tok.isascii():
-            disguised = _LEETISH.search(tok) is not None and normalize(tok).text != tok.lower()
+            disguised = _LEETISH.search(tok) is not None and is_leet_word(tok)
         else:
             disguised = any(c in ZERO_WIDTH or (not c.isascii() and (f := fold_char(c)).isascii() and f.isalnum())
                             for c in tok)
@@ -193,8 +194,13 @@ def _build(spec: dict[str, Any], source: str) -> Rule:
     if "check" in spec:
         if spec["check"] not in CHECKS:
             raise RuleError(f"{source}: rule {rid!r}: unknown check {spec['check']!r} (known: {sorted(CHECKS)})")
-        params = spec.get("params") or {}
-        return CheckRule(rid, weight, did, den, CHECKS[spec["check"]], tuple(sorted(params.items())), spec["check"])
+        params = dict(spec.get("params") or {})
+        if "context" in params:
+            try:
+                params["context"] = re.compile(params["context"])
+            except re.error as exc:
+                raise RuleError(f"{source}: rule {rid!r}: bad context pattern: {exc}") from None
+        return CheckRule(rid, weight, did, den, CHECKS[spec["check"]], params, spec["check"])
     raise RuleError(f"{source}: rule {rid!r} needs patterns or check")
 
 
