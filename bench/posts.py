@@ -23,10 +23,11 @@ def generate(n: int, seed: int = 0) -> Iterator[dict]:
     """``n`` post records (id, url, account, platform, captured_at, text)."""
     rng = random.Random(seed)
     texts = corpus_texts()
-    # fresh values for numbers (prices, phones, dates); single digits inside words stay as written
-    number = re.compile(r"\d{2,}")
+    # fresh values for numbers (prices, phones, dates), keeping the first two digits so that phone
+    # prefixes stay real; single digits inside words stay as written
+    number = re.compile(r"(?<=\d\d)\d+")
     for i in range(n):
-        text = number.sub(lambda m: "".join(str(rng.randint(0, 9)) for _ in m.group(0)), rng.choice(texts))
+        text = number.sub(lambda m: str(rng.randrange(10 ** len(m.group(0)))).zfill(len(m.group(0))), rng.choice(texts))
         text = f"{text} {rng.choice(_TAGS)}".strip()
         yield {"id": f"p{i}", "url": f"https://example.social/p/{i}", "account": f"@user{rng.randint(1, n // 3 + 1)}",
                "platform": rng.choice(_PLATFORMS), "captured_at": f"2026-11-{rng.randint(1, 21):02d}T10:00:00+07:00",

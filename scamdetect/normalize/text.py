@@ -13,6 +13,8 @@ from typing import Callable
 
 import re2
 
+from ..matching import PatternSet
+
 from .fold import FLAG_WORDS, ZERO_WIDTH, fold_char
 
 # (new_start, new_end, old_start, old_end) of one length-changing replacement.
@@ -46,11 +48,12 @@ _DIGIT_WORDS = frozenset(
      "sim", "sim1", "sima", "simb1", "simb2", "p2mi", "uu", "pp", "cv", "id", "usd"}
 )
 _MONEY_TOKEN = re.compile(r"^(?:rp|idr|usd|us|rm|sgd|myr|thb)[0-9]")
-# Cheap first looks (a leading \b or group makes Python's engine try every position; a leading
-# character class lets it skip ahead), so that a stage's full pattern runs only when it may match.
-_SPACED_HINT = re.compile(r"(?:^|[\s(\[\"'])[a-z0-9][ .\-_*|]{1,2}[a-z0-9](?:[ .\-_*|]|$)")
-_LEET_HINT = re.compile(r"[a-z][013-57-9]")
-_REPEAT_HINT = re2.compile("|".join(c * 3 for c in "abcdefghijklmnopqrstuvwxyz"))
+# First looks, all in one pass: a stage's full pattern runs only when its hint occurs.
+_HINTS = PatternSet([
+    r"(?:^|[\s(\[\"'])[a-z0-9][ .\-_*|]{1,2}[a-z0-9](?:[ .\-_*|]|$)",  # spaced letters
+    r"[a-z][013-57-9]",  # a digit right after a letter
+    "|".join(c * 3 for c in "abcdefghijklmnopqrstuvwxyz"),  # a letter three times
+])
 _REPEAT_RE = re.compile(r"([a-z])\1{2,}")
 _FLAG_RE = re.compile("[\U0001F1E6-\U0001F1FF]{2}")
 
@@ -200,12 +203,14 @@ def normalize(text: str) -> Normalized:
             shields[t] = protected_spans(t)
         return shields[t]
 
-    for name, hint, rx, fn in (("spaced", _SPACED_HINT, SPACED_RE, _join_spaced),
-                               ("leet", _LEET_HINT, _LEET_TOKEN_RE, _unleet_token),
-                               ("repeat", _REPEAT_HINT, _REPEAT_RE, lambda m: m.group(1))):
-        if not hint.search(cur):
+    hints = _HINTS.matching(cur)
+    for hint, (name, rx, fn) in enumerate((("spaced", SPACED_RE, _join_spaced), ("leet", _LEET_TOKEN_RE, _unleet_token),
+                                           ("repeat", _REPEAT_RE, lambda m: m.group(1)))):
+        if hint not in hints:
             continue
         cur, edits, n = rewrite(cur, rx, fn, protect)
         stages.append(edits)
         stats[name] = n
+        if n:  # joined or rewritten words may now show what a later stage looks for
+            hints = _HINTS.matching(cur)
     return Normalized(text, cur, tuple(st for st in stages if st), {k: v for k, v in stats.items() if v})

@@ -1,0 +1,48 @@
+"""Which of many patterns occur in a text, in one pass.
+
+Python's regex engine spends about 10 µs per pattern on a 300-character post whatever the
+pattern, so a dozen "is this worth a closer look?" checks cost more than the work they save.
+Hyperscan (x86-64) answers for all patterns at once in a few microseconds; elsewhere each
+pattern runs through Python's engine. Patterns must be Hyperscan-compatible (no lookarounds or
+backreferences).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Sequence
+
+
+class PatternSet:
+    """A fixed list of patterns; ``matching(text)`` gives the indices of those found in ``text``."""
+
+    def __init__(self, patterns: Sequence[str]):
+        self.patterns = list(patterns)
+        self._python = [re.compile(p) for p in self.patterns]
+        self._db = None
+        try:
+            import hyperscan
+        except ImportError:  # Hyperscan builds for x86-64 only
+            return
+        flags = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_ALLOWEMPTY | hyperscan.HS_FLAG_UTF8
+        db = hyperscan.Database()
+        db.compile(expressions=[p.encode() for p in self.patterns], ids=list(range(len(self.patterns))),
+                   elements=len(self.patterns), flags=[flags] * len(self.patterns))
+        self._db = db
+        self._scratch = hyperscan.Scratch(db)
+        self._lock = threading.Lock()  # a scratch space serves one scan at a time
+
+    @staticmethod
+    def _on_match(pattern: int, start: int, end: int, flags: int, found: list[int]) -> None:
+        found.append(pattern)
+
+    def matching(self, text: str) -> set[int]:
+        """Indices of the patterns that occur in ``text``."""
+        if self._db is None:
+            return {i for i, rx in enumerate(self._python) if rx.search(text)}
+        found: list[int] = []
+        with self._lock:
+            self._db.scan(text.encode("utf-8", "surrogatepass"), match_event_handler=self._on_match,
+                          context=found, scratch=self._scratch)
+        return set(found)
