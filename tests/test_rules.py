@@ -118,3 +118,15 @@ def test_spans_are_right_after_emoji_and_wide_characters():
     hits = {h.rule_id: h for h in analyze(text, RULES).hits}
     assert [s.text for s in hits["costs_covered"].spans] == ["tiket ditanggung"]
     assert [s.text for s in hits["destination_hub"].spans] == ["Kamboja", "🇰🇭"]
+
+
+def test_rules_work_without_hyperscan(monkeypatch):
+    """Machines where Hyperscan does not build (non-x86) fall back to RE2 and Python, same hits."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "hyperscan", None)  # import hyperscan -> ImportError
+    portable = RuleSet(load_rules())
+    assert portable._spans is None
+    for text in ["Loker admin Kamboja gaji 15jt, tiket ditanggung, WA 0812-3456-7890",
+                 "Waspada modus penipuan, korban TPPO; P3MI resmi ber-SIP3MI", "kerja dari HP 500rb/hari bukan MLM"]:
+        assert [h.rule_id for h in analyze(text, portable).hits] == [h.rule_id for h in analyze(text, RULES).hits]

@@ -1,10 +1,4 @@
-"""Running all rule patterns over a post in one pass.
-
-Python's regex engine costs about 13 µs per pattern on a 300-character post, and a post can meet
-dozens of patterns. Hyperscan (x86-64) runs them all at once and reports the spans of every
-pattern it can compile exactly; patterns with lookarounds are only prefiltered there and then
-confirmed by Python. Where Hyperscan is missing, RE2 sets prefilter and Python finds the spans.
-"""
+"""Running all rule patterns over a post in one pass (see ``scamdetect.matching`` for why)."""
 
 from __future__ import annotations
 
@@ -13,8 +7,7 @@ import threading
 from bisect import bisect_left
 from typing import Callable, Iterable, Sequence
 
-import re2
-
+from ..matching import PatternSet
 from ..normalize import Normalized
 from .entities import Entity
 from .rules import PatternRule, Rule, RuleHit
@@ -42,75 +35,36 @@ def leftmost_spans(spans: Iterable[Span]) -> list[Span]:
     return out
 
 
-class _Re2Engine:
-    """Which patterns can match, by RE2 sets of ten (one automaton for all grows too many states)."""
-
-    CHUNK = 10
-
-    def __init__(self, patterns: Sequence[str]):
-        opts = re2.Options()
-        opts.never_capture = True
-        self._sets = []
-        for k in range(0, len(patterns), self.CHUNK):
-            rx_set = re2.Set.SearchSet(opts)
-            for p in patterns[k:k + self.CHUNK]:
-                rx_set.Add(loosen(p))
-            rx_set.Compile()
-            self._sets.append((k, rx_set))
-
-    def __call__(self, text: str) -> tuple[dict[int, list[Span]], list[int]]:
-        return {}, [k + j for k, rx_set in self._sets for j in rx_set.Match(text) or ()]
-
-
-class _HyperscanEngine:
-    """Exact spans for patterns Hyperscan compiles as written; a prefilter for the others."""
+class _SpanScanner:
+    """Hyperscan with start-of-match tracking: the spans of every pattern in one pass."""
 
     def __init__(self, patterns: Sequence[str]):
         import hyperscan
 
-        self._hs = hyperscan
-        base = hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_ALLOWEMPTY
-        # Start-of-match tracking is cheap for plain alternations but costly (and sometimes
-        # impossible) for bounded repeats: those, and lookarounds, are prefiltered instead.
-        exact = [j for j, p in enumerate(patterns) if not has_lookaround(p) and not _BOUNDED.search(p)]
-        verify = [j for j in range(len(patterns)) if j not in set(exact)]
-        self._exact_ids = exact
-        self._exact = self._database([patterns[j] for j in exact], base | hyperscan.HS_FLAG_SOM_LEFTMOST)
-        self._verify_ids = verify
-        self._verify = self._database([loosen(patterns[j]) for j in verify], base | hyperscan.HS_FLAG_SINGLEMATCH)
+        flags = hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_ALLOWEMPTY | hyperscan.HS_FLAG_SOM_LEFTMOST
+        self._db = hyperscan.Database()
+        self._db.compile(expressions=[p.encode() for p in patterns], ids=list(range(len(patterns))),
+                         elements=len(patterns), flags=[flags] * len(patterns))
+        self._scratch = hyperscan.Scratch(self._db)
         self._lock = threading.Lock()  # a scratch space serves one scan at a time
-        self._scratch = [hyperscan.Scratch(db) if db else None for db in (self._exact, self._verify)]
-
-    def _database(self, patterns: Sequence[str], flags: int):  # type: ignore[no-untyped-def]
-        if not patterns:
-            return None
-        db = self._hs.Database()
-        db.compile(expressions=[p.encode() for p in patterns], ids=list(range(len(patterns))),
-                   elements=len(patterns), flags=[flags] * len(patterns))
-        return db
 
     @staticmethod
     def _on_match(pattern: int, start: int, end: int, flags: int, found: list[tuple[int, int, int]]) -> None:
         found.append((pattern, start, end))
 
-    def __call__(self, text: str) -> tuple[dict[int, list[Span]], list[int]]:
+    def spans(self, text: str) -> dict[int, list[Span]]:
+        """Pattern index -> its non-overlapping spans (character offsets)."""
         data = text.encode("utf-8", "surrogatepass")
-        exact: list[tuple[int, int, int]] = []
-        maybe: list[tuple[int, int, int]] = []
+        found: list[tuple[int, int, int]] = []
         with self._lock:
-            if self._exact is not None:
-                self._exact.scan(data, match_event_handler=self._on_match, context=exact, scratch=self._scratch[0])
-            if self._verify is not None:
-                self._verify.scan(data, match_event_handler=self._on_match, context=maybe, scratch=self._scratch[1])
-        spans: dict[int, list[Span]] = {}
-        if exact:
-            to_char = (lambda b: b) if len(data) == len(text) else _byte_to_char(text)
-            by_pattern: dict[int, list[Span]] = {}
-            for j, s, e in exact:
-                by_pattern.setdefault(self._exact_ids[j], []).append((s, e))
-            for j, found in by_pattern.items():
-                spans[j] = [(to_char(s), to_char(e)) for s, e in leftmost_spans(found)]
-        return spans, [self._verify_ids[j] for j, _, _ in maybe]
+            self._db.scan(data, match_event_handler=self._on_match, context=found, scratch=self._scratch)
+        if not found:
+            return {}
+        to_char = (lambda b: b) if len(data) == len(text) else _byte_to_char(text)
+        by_pattern: dict[int, list[Span]] = {}
+        for j, s, e in found:
+            by_pattern.setdefault(j, []).append((s, e))
+        return {j: [(to_char(s), to_char(e)) for s, e in leftmost_spans(f)] for j, f in by_pattern.items()}
 
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
@@ -132,37 +86,43 @@ def _byte_to_char(text: str) -> Callable[[int], int]:
     return to_char
 
 
-def _engine(patterns: Sequence[str]) -> _Re2Engine | _HyperscanEngine:
-    try:
-        return _HyperscanEngine(patterns)
-    except ImportError:  # Hyperscan builds for x86-64 only
-        return _Re2Engine(patterns)
-
-
 class RuleSet:
-    """Rules compiled for speed: one engine pass finds every pattern's spans."""
+    """Rules compiled for speed: one pass finds the spans of every plain pattern (Hyperscan); the
+    others (lookarounds, bounded repeats, or any pattern without Hyperscan) are prefiltered in one
+    pass and confirmed by Python's engine."""
 
     def __init__(self, rules: Iterable[Rule]):
         self.rules = list(rules)
-        self._owner: list[tuple[int, int]] = []
+        owner: list[tuple[int, int]] = []
         patterns: list[str] = []
         for i, rule in enumerate(self.rules):
             if isinstance(rule, PatternRule):
                 for k, p in enumerate(rule.patterns):
-                    self._owner.append((i, k))
+                    owner.append((i, k))
                     patterns.append(p.pattern)
-        self._engine = _engine(patterns)
+        # Start-of-match tracking is cheap for plain alternations but costly (and sometimes
+        # impossible) for bounded repeats: those, and lookarounds, are prefiltered instead.
+        exact = [j for j, p in enumerate(patterns) if not has_lookaround(p) and not _BOUNDED.search(p)]
+        try:
+            self._spans: _SpanScanner | None = _SpanScanner([patterns[j] for j in exact]) if exact else None
+        except ImportError:  # Hyperscan builds for x86-64 only
+            self._spans, exact = None, []
+        verify = [j for j in range(len(patterns)) if j not in set(exact)]
+        self._exact_owner = [owner[j] for j in exact]
+        self._verify_owner = [owner[j] for j in verify]
+        self._verify = PatternSet([loosen(patterns[j]) for j in verify])
 
     def apply(self, norm: Normalized, entities: Sequence[Entity]) -> list[RuleHit]:
         """All hits on one post, in rule order."""
-        exact, maybe = self._engine(norm.text)
+        text = norm.text
         found: dict[int, list[Span]] = {}
-        for j, spans in exact.items():
-            found.setdefault(self._owner[j][0], []).extend(spans)
-        for j in maybe:
-            i, k = self._owner[j]
+        if self._spans is not None:
+            for j, spans in self._spans.spans(text).items():
+                found.setdefault(self._exact_owner[j][0], []).extend(spans)
+        for j in self._verify.matching(text):
+            i, k = self._verify_owner[j]
             pattern = self.rules[i].patterns[k]  # type: ignore[attr-defined]
-            found.setdefault(i, []).extend(m.span() for m in pattern.finditer(norm.text) if m.end() > m.start())
+            found.setdefault(i, []).extend(m.span() for m in pattern.finditer(text) if m.end() > m.start())
         hits = []
         for i, rule in enumerate(self.rules):
             spans = found.get(i) if isinstance(rule, PatternRule) else rule.find(norm, entities)
