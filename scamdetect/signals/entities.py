@@ -14,6 +14,7 @@ from typing import Any
 import ahocorasick
 import phonenumbers
 
+from ..matching import PatternSet
 from ..normalize import EMAIL_RE, HANDLE_RE, URL_RE, Normalized
 from ..normalize.text import URL_HINT
 
@@ -22,7 +23,9 @@ _TG_LINK = re.compile(r"(?:t\.me|telegram\.me|telegram\.dog)/", re.I)
 _SHORTENER = re.compile(r"^(?:https?://)?(?:www\.)?(?:bit\.ly|s\.id|tinyurl\.com|cutt\.ly|linktr\.ee|lynk\.id|rebrand\.ly|shorturl\.at|is\.gd|t\.ly)\b")
 # A run of digits with the separators people type; at least 8 digits in all.
 _PHONE_RE = re.compile(r"[+\d](?:[\s.\-()]{0,2}\d){7,15}(?!\w)")
-_LONG_NUMBER = re.compile(r"\d(?:[\s.\-()]{0,2}\d){6}")
+# What a post may hold, in one pass: a link, a number long enough for a phone or an account.
+_HINTS = PatternSet([URL_HINT.pattern, r"\d(?:[\s.\-()]{0,2}\d){6}"])
+_HINT_URL, _HINT_LONG_NUMBER = 0, 1
 _PHONE_START = re.compile(r"^(?:\+|00|0[1-9]|62|855|95|856|66|63|84|60|65|971|886|852|82|81)")
 _MONEY_BEFORE = re.compile(r"(?:rp|idr|usd|\$|rm|myr|sgd|thb|baht)\.?\s*$")
 _BANKS = (r"bca|bri|bni|mandiri|bsi|btn|cimb(?: niaga)?|danamon|permata|jago|seabank|dana|ovo|gopay|"
@@ -217,10 +220,11 @@ def extract(norm: Normalized) -> list[Entity]:
 
     has_at = "@" in t
     # bank accounts and phone numbers need at least seven digits in a row (give or take separators)
-    has_long_number = _LONG_NUMBER.search(t) is not None
+    hints = _HINTS.matching(t)
+    has_long_number = _HINT_LONG_NUMBER in hints
     for m in EMAIL_RE.finditer(t) if has_at else ():
         add("email", m.group(0), *m.span())
-    for m in URL_RE.finditer(t) if URL_HINT.search(t) else ():
+    for m in URL_RE.finditer(t) if _HINT_URL in hints else ():
         s, e = m.span()
         if any(a <= s < b for a, b in taken):
             continue
