@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence, overload
 
-from .classifier import ModelError, TfidfScamClassifier, load_classifier
+from .classifier import ModelError, TfidfModel, load_classifier
 from .config import models_dir
 from .signals import Analysis, RuleSet, analyze
 
@@ -45,11 +45,11 @@ class Prediction:
 class Detector:
     """A loaded model with its rules. Thread-safe for prediction: nothing is mutated."""
 
-    def __init__(self, classifier: TfidfScamClassifier, rules: RuleSet, manifest: dict[str, Any]):
+    def __init__(self, classifier: TfidfModel, rules: RuleSet, manifest: dict[str, Any]):
         self.classifier = classifier
         self.rules = rules
         self.manifest = manifest
-        self.threshold = float(manifest.get("threshold", classifier.threshold_))
+        self.threshold = float(manifest.get("threshold", classifier.threshold))
         self.model_id = str(manifest.get("model_id", "unknown"))
 
     def analyze(self, texts: Sequence[str]) -> list[Analysis]:
@@ -60,7 +60,7 @@ class Detector:
         """Calibrated scam probability of each post (a float for a single string)."""
         if isinstance(texts, str):
             return float(self.predict_proba([texts])[0])
-        return self.classifier.predict_proba(self.analyze(texts))[:, 1]
+        return self.classifier.predict_proba(self.analyze(texts))
 
     @overload
     def predict(self, texts: str, top_terms: int = 5) -> Prediction: ...
@@ -84,7 +84,7 @@ class Detector:
         if not analyses:
             return []
         clf = self.classifier
-        Xt = clf.transform(analyses)
+        Xt = clf.matrix(analyses)
         scores = clf.proba_of_matrix(Xt)
         terms: list[list[tuple[str, float]]] = [[] for _ in analyses]
         rows = [i for i, s in enumerate(scores) if terms_for_all or s >= self.threshold] if top_terms else []

@@ -34,10 +34,15 @@ def test_calibration_is_monotonic():
 
 
 def test_saved_model_reloads_with_identical_scores(tiny_model_dir):
-    texts, _ = tiny_training_set()
-    est, _, manifest = load_classifier(tiny_model_dir)
+    from scamdetect.signals import analyze
+
+    texts, y = tiny_training_set()
+    est = TfidfScamClassifier(C=4.0, vocab_size=500, bigram_bits=12).fit(texts, y)
+    model, rules, manifest = load_classifier(tiny_model_dir)
+    analyses = [analyze(t, rules) for t in texts]
+    assert np.allclose(model.predict_proba(analyses), est.predict_proba(texts)[:, 1])
     again, _, _ = load_classifier(tiny_model_dir)
-    assert np.array_equal(est.predict_proba(texts), again.predict_proba(texts))
+    assert np.array_equal(model.predict_proba(analyses), again.predict_proba(analyses))
     assert manifest["kind"] == "tfidf" and manifest["model_id"] == "tiny-test"
     assert set(manifest["files"]) == {"weights.npz", "tokenizer.json", "rules.yaml", "README.md"}
     assert all(len(v["sha256"]) == 64 for v in manifest["files"].values())

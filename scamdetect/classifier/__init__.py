@@ -1,33 +1,44 @@
-"""Classifiers and their on-disk artifacts."""
+"""Classifiers and their on-disk artifacts. Inference needs no scikit-learn; training does."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..signals import RuleSet, rules_from_yaml
 from .artifact import FORMAT_VERSION, KINDS, ModelError, read_artifact, write_artifact
-from .tfidf import TfidfScamClassifier
+from .tfidf import TfidfModel
 
-__all__ = ["TfidfScamClassifier", "ModelError", "save_tfidf", "load_classifier", "read_artifact",
+if TYPE_CHECKING:
+    from .estimator import TfidfScamClassifier
+
+__all__ = ["TfidfModel", "TfidfScamClassifier", "ModelError", "save_tfidf", "load_classifier", "read_artifact",
            "write_artifact", "FORMAT_VERSION", "KINDS"]
 
 RULES_FILE = "rules.yaml"
 
 
-def save_tfidf(est: TfidfScamClassifier, path: str | Path, rules_yaml: str, info: Mapping[str, Any]) -> dict[str, Any]:
+def __getattr__(name: str) -> Any:
+    if name == "TfidfScamClassifier":  # imports scikit-learn: only when training
+        from .estimator import TfidfScamClassifier
+
+        return TfidfScamClassifier
+    raise AttributeError(name)
+
+
+def save_tfidf(est: "TfidfScamClassifier", path: str | Path, rules_yaml: str, info: Mapping[str, Any]) -> dict[str, Any]:
     """Write a fitted baseline with the exact rules it was trained with."""
-    files = {**est.to_files(), RULES_FILE: rules_yaml.encode("utf-8")}
+    files = {**est.model_.to_files(), RULES_FILE: rules_yaml.encode("utf-8")}
     return write_artifact(path, "tfidf", files, {**info, "threshold": est.threshold_,
                                                  "params": est.params_for_manifest()})
 
 
-def load_classifier(path: str | Path) -> tuple[TfidfScamClassifier, RuleSet, dict[str, Any]]:
-    """Verify and load a model directory: the classifier, its rules and its manifest."""
+def load_classifier(path: str | Path) -> tuple[TfidfModel, RuleSet, dict[str, Any]]:
+    """Verify and load a model directory: the model, its rules and its manifest."""
     manifest, files = read_artifact(path)
     try:
         rules = RuleSet(rules_from_yaml(files[RULES_FILE].decode("utf-8"), f"{path}/{RULES_FILE}"))
-        est = TfidfScamClassifier.from_files(files, manifest["params"], rules)
+        model = TfidfModel.from_files(files, manifest["params"])
     except (KeyError, ValueError, TypeError, OSError) as exc:
         raise ModelError(f"{path}: model files are inconsistent ({exc})") from None
-    return est, rules, manifest
+    return model, rules, manifest

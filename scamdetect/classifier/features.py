@@ -8,11 +8,12 @@ at a fraction of the cost). Counting and hashing are done with numpy over a whol
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from typing import Iterable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 
 from ..signals import PLACEHOLDER_NAMES, PLACEHOLDERS
 
@@ -23,14 +24,44 @@ SPECIAL_TOKENS = [_UNK, *sorted({p.strip() for p in PLACEHOLDERS.values()})]
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 16000, min_frequency: int = 2) -> Tokenizer:
-    """A WordPiece tokenizer trained on normalised model texts; placeholders stay whole."""
-    tok = Tokenizer(models.WordPiece(unk_token=_UNK, max_input_chars_per_word=60))
+    """A WordPiece tokenizer for normalised model texts, built deterministically.
+
+    The library's WordPiece trainer gives a different vocabulary from run to run on the same data
+    (huggingface/tokenizers#1794), so the vocabulary is chosen here by counts, ties broken
+    alphabetically: every character (alone and as a continuation), then the most frequent whole
+    words, then the most frequent word beginnings and continuations for the rest.
+    """
+    pre = pre_tokenizers.BertPreTokenizer()
+    words: Counter[str] = Counter()
+    for text in texts:
+        words.update(w for w, _ in pre.pre_tokenize_str(text))
+    for special in SPECIAL_TOKENS:
+        words.pop(special, None)
+    vocab = list(SPECIAL_TOKENS)
+    chars = sorted({c for w in words for c in w})
+    vocab += chars + ["##" + c for c in chars]
+    room = max(0, vocab_size - len(vocab))
+    frequent = sorted(((n, w) for w, n in words.items() if n >= min_frequency and len(w) > 1), key=lambda x: (-x[0], x[1]))
+    whole = [w for _, w in frequent[: room * 3 // 4]]
+    pieces: Counter[str] = Counter()
+    taken = set(whole)
+    for w, n in words.items():
+        if w in taken or len(w) < 3:
+            continue
+        for k in range(2, min(8, len(w)) + 1):
+            pieces[w[:k]] += n
+        for i in range(1, len(w) - 1):
+            for k in range(2, min(6, len(w) - i) + 1):
+                pieces["##" + w[i:i + k]] += n
+    rest = room - len(whole)
+    parts = [p for p, n in sorted(pieces.items(), key=lambda x: (-x[1], x[0])) if n >= min_frequency and p not in taken][:rest]
+    vocab += whole + parts
+    tok = Tokenizer(models.WordPiece(vocab={t: i for i, t in enumerate(dict.fromkeys(vocab))}, unk_token=_UNK,
+                                     max_input_chars_per_word=60))
     tok.normalizer = normalizers.Sequence([])  # input is already normalised
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.pre_tokenizer = pre
     tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                        special_tokens=SPECIAL_TOKENS, show_progress=False)
-    tok.train_from_iterator(texts, trainer=trainer)
+    tok.add_special_tokens(SPECIAL_TOKENS)
     return tok
 
 

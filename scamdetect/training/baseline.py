@@ -13,7 +13,8 @@ import numpy as np
 from sklearn.metrics import average_precision_score
 from sklearn.model_selection import GroupKFold
 
-from ..classifier import TfidfScamClassifier, save_tfidf
+from ..classifier import save_tfidf
+from ..classifier.estimator import TfidfScamClassifier
 from ..data.loaders import with_splits
 from ..data.obfuscate import Obfuscator
 from ..data.sources import EXTERNAL, DataMissingError, Row, read_corpus, read_unlabeled
