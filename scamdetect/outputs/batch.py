@@ -143,7 +143,8 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(model: str | None, text_field: str, fmt_out: str) -> None:
-    _WORKER["det"] = load(model)
+    if "det" not in _WORKER:  # forked workers inherit the model the parent loaded
+        _WORKER["det"] = load(model)
     _WORKER["args"] = (text_field, fmt_out)
 
 
@@ -222,12 +223,15 @@ def score_file(input_path: str | Path, output_path: str | Path, model: str | Pat
     pool = None
     try:
         with rej.open("wb") as rej_fh:
+            det = detector or load(model)
             if jobs > 1:
-                pool = mp.get_context("spawn" if sys.platform == "darwin" else "fork").Pool(
+                fork = "fork" in mp.get_all_start_methods() and sys.platform != "darwin"
+                if fork:  # load once here; the workers inherit it instead of each loading its own
+                    _WORKER["det"] = det
+                pool = mp.get_context("fork" if fork else "spawn").Pool(
                     jobs, initializer=_init_worker, initargs=(str(model) if model else None, text_field, fmt_out))
                 results = pool.imap(_worker_chunk, _chunks(items, chunk_size))
             else:
-                det = detector or load(model)
                 results = (score_items(det, c, text_field, fmt_out) for c in _chunks(items, chunk_size))
             for chunk in results:
                 for n, out, reason, raw, flagged in chunk:
@@ -252,6 +256,7 @@ def score_file(input_path: str | Path, output_path: str | Path, model: str | Pat
     finally:
         if pool is not None:
             pool.terminate()
+        _WORKER.clear()
         if bar is not None:
             bar.close()
     if not summary.rejected:
