@@ -18,8 +18,6 @@ PLATFORMS = frozenset({"facebook", "instagram", "tiktok", "x", "telegram", "what
 LANGS = frozenset({"id", "en", "mixed", "jv", "su", "min", "bjn", "mdr", "btk", "ms", "other"})
 FIELDS: tuple[str, ...] = ("id", "text", "label", "category", "platform", "lang", "template_group",
                            "obfuscated", "notes")
-# Loaded rows also say where they come from ("corpus" or an external set) and their split.
-LOADED_FIELDS: tuple[str, ...] = FIELDS + ("source", "weight")
 SPLITS = ("train", "validation", "test")
 
 

@@ -11,7 +11,7 @@ import json
 import random
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from datasketch import MinHash, MinHashLSH
 
@@ -154,10 +154,3 @@ def crossing_pairs(rows: Sequence[Mapping], split_of: Mapping[str, str],
             out.append((str(a["id"]), str(b["id"]), jac))
     return out
 
-
-def groups_on_several_sides(rows: Iterable[Mapping]) -> list[str]:
-    """Template groups whose rows carry more than one split (rows with a ``split`` field)."""
-    sides: dict[str, set[str]] = defaultdict(set)
-    for r in rows:
-        sides[str(r["template_group"])].add(str(r["split"]))
-    return sorted(g for g, s in sides.items() if len(s) > 1)

@@ -107,7 +107,7 @@ def train_baseline(cfg: BaselineConfig, out_dir: str | Path, report_dir: str | P
     # Platt scaling on out-of-fold scores, folds by template group (no template on both sides).
     groups = [str(r["template_group"]) for r in train]
     oof = np.zeros(len(train))
-    for k, (a, b) in enumerate(GroupKFold(n_splits=cfg.cv_folds).split(A_tr, y_tr, groups)):
+    for a, b in GroupKFold(n_splits=cfg.cv_folds).split(A_tr, y_tr, groups):
         est = _fit(cfg, best_C, [A_tr[i] for i in a], y_tr[a], w_tr[a])
         oof[b] = est.decision_function([A_tr[i] for i in b])
     model = _fit(cfg, best_C, A_tr, y_tr, w_tr)
