@@ -70,9 +70,10 @@ def data_hash(rows: Sequence[Row]) -> str:
     return h.hexdigest()
 
 
-def _fit(cfg: BaselineConfig, C: float, A: Sequence[Analysis], y: np.ndarray, w: np.ndarray) -> TfidfScamClassifier:
+def _fit(cfg: BaselineConfig, C: float, A: Sequence[Analysis], y: np.ndarray, w: np.ndarray,
+         rule_ids: Sequence[str]) -> TfidfScamClassifier:
     est = TfidfScamClassifier(C=C, vocab_size=cfg.vocab_size, bigram_bits=cfg.bigram_bits, rule_weight=cfg.rule_weight)
-    return est.fit(A, y, sample_weight=w)
+    return est.fit(A, y, sample_weight=w, rule_ids=rule_ids)
 
 
 def train_baseline(cfg: BaselineConfig, out_dir: str | Path, report_dir: str | Path | None = None,
@@ -80,6 +81,7 @@ def train_baseline(cfg: BaselineConfig, out_dir: str | Path, report_dir: str | P
     """Train the baseline end to end and write the model (and reports); return the manifest."""
     rules_yaml = default_rules_yaml()
     rules = RuleSet(rules_from_yaml(rules_yaml))
+    rule_ids = [r.id for r in rules.rules]
     rows = assemble(cfg, log)
     train = [r for r in rows if r["split"] == "train"]
     train += augment(train, cfg)
@@ -99,7 +101,7 @@ def train_baseline(cfg: BaselineConfig, out_dir: str | Path, report_dir: str | P
 
     best_C, best_ap = cfg.C_grid[0], -1.0
     for C in cfg.C_grid:
-        ap = average_precision_score(y_val, _fit(cfg, C, A_tr, y_tr, w_tr).decision_function(A_val))
+        ap = average_precision_score(y_val, _fit(cfg, C, A_tr, y_tr, w_tr, rule_ids).decision_function(A_val))
         log(f"C={C:g}: validation PR-AUC {ap:.4f}")
         if ap > best_ap:
             best_C, best_ap = C, ap
@@ -108,9 +110,9 @@ def train_baseline(cfg: BaselineConfig, out_dir: str | Path, report_dir: str | P
     groups = [str(r["template_group"]) for r in train]
     oof = np.zeros(len(train))
     for a, b in GroupKFold(n_splits=cfg.cv_folds).split(A_tr, y_tr, groups):
-        est = _fit(cfg, best_C, [A_tr[i] for i in a], y_tr[a], w_tr[a])
+        est = _fit(cfg, best_C, [A_tr[i] for i in a], y_tr[a], w_tr[a], rule_ids)
         oof[b] = est.decision_function([A_tr[i] for i in b])
-    model = _fit(cfg, best_C, A_tr, y_tr, w_tr)
+    model = _fit(cfg, best_C, A_tr, y_tr, w_tr, rule_ids)
     model.calibrate(oof, y_tr)
     p_val = model.predict_proba(A_val)[:, 1]
     model.threshold_ = choose_threshold(y_val, p_val, cfg.precision_target)
