@@ -102,3 +102,11 @@ def test_data_validate_exit_codes(tmp_path, capsys):
     (bad / "a.jsonl").write_text('{"id": 1}\n')
     assert main(["data", "validate", "--corpus", str(bad), "--splits", str(tmp_path / "none.json")]) == 1
     assert "problem" in capsys.readouterr().err
+
+
+def test_csv_saved_by_excel_with_a_bom(tmp_path, tiny_model_dir):
+    src = tmp_path / "in.csv"
+    src.write_bytes("\ufefftext,id\n".encode() + f"{SCAMS[0]},1\n".encode())
+    out = tmp_path / "out.jsonl"
+    assert main(["score", str(src), "-o", str(out), "-m", str(tiny_model_dir), "-q"]) == 0
+    assert read_jsonl(out)[0]["id"] == "1"

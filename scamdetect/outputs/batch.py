@@ -69,7 +69,7 @@ def _read_items(path: Path, fmt: str, text_field: str) -> Iterator[tuple[int, An
                     yield n, line
         return
     with path.open("rb") as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")  # Excel adds a BOM
         reader = csv.DictReader(text)
         if reader.fieldnames is None or text_field not in reader.fieldnames:
             raise InputError(f"{path} has no column {text_field!r} (columns: {', '.join(reader.fieldnames or [])}); "
