@@ -106,7 +106,7 @@ def test_data_validate_exit_codes(tmp_path, capsys):
 
 def test_csv_saved_by_excel_with_a_bom(tmp_path, tiny_model_dir):
     src = tmp_path / "in.csv"
-    src.write_bytes("\ufefftext,id\n".encode() + f"{SCAMS[0]},1\n".encode())
+    src.write_bytes(f'\ufefftext,id\n"{SCAMS[0]}",1\n'.encode())
     out = tmp_path / "out.jsonl"
     assert main(["score", str(src), "-o", str(out), "-m", str(tiny_model_dir), "-q"]) == 0
     assert read_jsonl(out)[0]["id"] == "1"
