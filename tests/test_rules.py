@@ -31,11 +31,13 @@ CASES = [
      ["gaji 100rb/hari tukang cuci motor"]),
     ("task_scam", ["like video dibayar 5rb", "top up 200rb balik 380rb", "lucky combination order"], ["like dan share ya"]),
     ("tourist_visa_route", ["tourist visa first"], ["student visa"]),
-    ("warning_language", ["waspada modus penipuan", "korban TPPO"], ["lowongan admin"]),
+    ("warning_language", ["waspada modus penipuan", "korban TPPO", "ditawarin CS di Kamboja, aman gak sih?"],
+     ["lowongan admin"]),
     ("licensed_channel", ["P3MI dengan SIP3MI", "program G to G", "EPS-TOPIK"], ["jalur mandiri"]),
     ("obfuscated_text", ["K4mb0j4 g4ji", "Mуanmar ᴀᴅᴍɪɴ"], ["Kamboja gaji"]),
     ("personal_bank_account", ["transfer ke rek BRI 1234567890123 a.n. Siti"], ["bank BRI buka jam 8"]),
-    ("travel_offer", ["open trip Bangkok 4D3N", "paket wisata Siem Reap"], ["kerja di Bangkok"]),
+    ("travel_offer", ["open trip Bangkok 4D3N", "paket wisata Siem Reap", "paket umroh all in"], ["kerja di Bangkok"]),
+    ("job_context", ["loker admin", "dicari kasir", "we are hiring"], ["paket umroh all in", "liburan ke Bangkok"]),
 ]
 
 
