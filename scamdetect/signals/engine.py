@@ -93,6 +93,7 @@ class RuleSet:
 
     def __init__(self, rules: Iterable[Rule]):
         self.rules = list(rules)
+        self._checks = [i for i, r in enumerate(self.rules) if not isinstance(r, PatternRule)]
         owner: list[tuple[int, int]] = []
         patterns: list[str] = []
         for i, rule in enumerate(self.rules):
@@ -123,9 +124,7 @@ class RuleSet:
             i, k = self._verify_owner[j]
             pattern = self.rules[i].patterns[k]  # type: ignore[attr-defined]
             found.setdefault(i, []).extend(m.span() for m in pattern.finditer(text) if m.end() > m.start())
-        hits = []
-        for i, rule in enumerate(self.rules):
-            spans = found.get(i) if isinstance(rule, PatternRule) else rule.find(norm, entities)
-            if spans:
-                hits.append(rule.hit(norm, spans))
-        return hits
+        for i in self._checks:
+            if spans := self.rules[i].find(norm, entities):
+                found[i] = spans
+        return [self.rules[i].hit(norm, found[i]) for i in sorted(found) if found[i]]
