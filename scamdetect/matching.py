@@ -12,6 +12,17 @@ import threading
 from typing import Sequence
 
 
+def hyperscan_database(patterns: Sequence[str], flags: int = 0):  # type: ignore[no-untyped-def]
+    """A compiled Hyperscan database (UTF-8, empty matches allowed, plus ``flags``) and its scratch."""
+    import hyperscan
+
+    flags |= hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_ALLOWEMPTY
+    db = hyperscan.Database()
+    db.compile(expressions=[p.encode() for p in patterns], ids=list(range(len(patterns))),
+               elements=len(patterns), flags=[flags] * len(patterns))
+    return db, hyperscan.Scratch(db)
+
+
 class PatternSet:
     """A fixed list of patterns; ``matching(text)`` gives the indices of those found in ``text``."""
 
@@ -27,12 +38,7 @@ class PatternSet:
         except ImportError:  # Hyperscan builds for x86-64 only
             self._sets = _re2_sets(self.patterns, self.RE2_CHUNK)
             return
-        flags = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_ALLOWEMPTY | hyperscan.HS_FLAG_UTF8
-        db = hyperscan.Database()
-        db.compile(expressions=[p.encode() for p in self.patterns], ids=list(range(len(self.patterns))),
-                   elements=len(self.patterns), flags=[flags] * len(self.patterns))
-        self._db = db
-        self._scratch = hyperscan.Scratch(db)
+        self._db, self._scratch = hyperscan_database(self.patterns, hyperscan.HS_FLAG_SINGLEMATCH)
         self._lock = threading.Lock()  # a scratch space serves one scan at a time
 
     @staticmethod

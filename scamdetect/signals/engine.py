@@ -7,7 +7,7 @@ import threading
 from bisect import bisect_left
 from typing import Callable, Iterable, Sequence
 
-from ..matching import PatternSet
+from ..matching import PatternSet, hyperscan_database
 from ..normalize import Normalized
 from .entities import Entity
 from .rules import PatternRule, Rule, RuleHit
@@ -41,11 +41,7 @@ class _SpanScanner:
     def __init__(self, patterns: Sequence[str]):
         import hyperscan
 
-        flags = hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_ALLOWEMPTY | hyperscan.HS_FLAG_SOM_LEFTMOST
-        self._db = hyperscan.Database()
-        self._db.compile(expressions=[p.encode() for p in patterns], ids=list(range(len(patterns))),
-                         elements=len(patterns), flags=[flags] * len(patterns))
-        self._scratch = hyperscan.Scratch(self._db)
+        self._db, self._scratch = hyperscan_database(patterns, hyperscan.HS_FLAG_SOM_LEFTMOST)
         self._lock = threading.Lock()  # a scratch space serves one scan at a time
 
     @staticmethod
