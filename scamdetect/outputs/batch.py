@@ -60,13 +60,27 @@ def detect_format(path: str | Path, given: str | None = None) -> str:
     return fmt
 
 
-def _read_items(path: Path, fmt: str, text_field: str) -> Iterator[tuple[int, Any]]:
-    """(line number, raw JSON line bytes or CSV row dict)."""
+_BLOCK = 1 << 19  # bytes of JSON Lines handed to a worker at a time
+
+
+def _read_chunks(path: Path, fmt: str, text_field: str, chunk_size: int) -> Iterator[Any]:
+    """Work units: for JSON Lines (first line number, block of whole lines as bytes), so workers
+    split and parse; for CSV lists of (line number, row dict) parsed here."""
     if fmt == "jsonl":
+        line = 1
         with path.open("rb") as fh:
-            for n, line in enumerate(fh, 1):
-                if line.strip():
-                    yield n, line
+            rest = b""
+            while block := fh.read(_BLOCK):
+                block = rest + block
+                cut = block.rfind(b"\n") + 1
+                if cut == 0:
+                    rest = block
+                    continue
+                yield line, block[:cut]
+                line += block.count(b"\n", 0, cut)
+                rest = block[cut:]
+            if rest:
+                yield line, rest
         return
     with path.open("rb") as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")  # Excel adds a BOM
@@ -74,8 +88,21 @@ def _read_items(path: Path, fmt: str, text_field: str) -> Iterator[tuple[int, An
         if reader.fieldnames is None or text_field not in reader.fieldnames:
             raise InputError(f"{path} has no column {text_field!r} (columns: {', '.join(reader.fieldnames or [])}); "
                              "use --text-field")
+        chunk: list[tuple[int, Any]] = []
         for row in reader:
-            yield reader.line_num, row
+            chunk.append((reader.line_num, row))
+            if len(chunk) >= chunk_size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+
+def _items(unit: Any) -> list[tuple[int, Any]]:
+    if isinstance(unit, tuple):  # a block of JSON Lines
+        first, block = unit
+        return [(first + i, ln) for i, ln in enumerate(block.split(b"\n")) if ln.strip()]
+    return unit
 
 
 def _parse(item: Any, text_field: str) -> tuple[dict | None, str | None]:
@@ -113,25 +140,31 @@ def _flat(pred: dict[str, Any]) -> dict[str, Any]:
     return {**pred, "red_flags": [r["rule"] for r in pred["reasons"]]}
 
 
-def score_items(det: Detector, items: Sequence[tuple[int, Any]], text_field: str,
-                fmt_out: str = "jsonl") -> list[tuple[int, bytes | dict | None, str | None, Any, bool]]:
-    """Score one chunk: (line, output record, reject reason, raw item, flagged).
+@dataclass
+class ChunkResult:
+    """One work unit scored: output (JSON Lines bytes, or row dicts for CSV), rejects and counts."""
 
-    For JSON Lines the record comes back already serialised, so worker processes send bytes,
-    not nested objects, to the writer.
-    """
+    out: bytes | list[dict[str, Any]]
+    rejects: list[bytes]
+    read: int
+    scored: int
+    flagged: int
+    missing_field: int
+
+
+def score_items(det: Detector, items: Sequence[tuple[int, Any]], text_field: str,
+                fmt_out: str = "jsonl") -> ChunkResult:
+    """Score one chunk of (line number, raw JSON line or CSV row). Output comes back serialised for
+    JSON Lines, so worker processes hand the writer one block of bytes, not thousands of objects."""
     parsed = [(n, *_parse(it, text_field), it) for n, it in items]
-    good = [(n, rec) for n, rec, reason, _ in parsed if reason is None]
-    preds = det.predict([rec[text_field] for _, rec in good]) if good else []
-    by_line: dict[int, tuple[bytes | dict, bool]] = {}
-    for (n, rec), p in zip(good, preds):
-        out = {**rec, **_flat(p.to_dict())}
-        by_line[n] = (_dumps(out) if fmt_out == "jsonl" else out, p.is_scam)
-    result = []
-    for n, _, reason, raw in parsed:
-        out, flagged = by_line.get(n, (None, False))
-        result.append((n, out, reason, None if reason is None else raw, flagged))
-    return result
+    good = [rec for _, rec, reason, _ in parsed if reason is None]
+    preds = det.predict([rec[text_field] for rec in good]) if good else []
+    rows = [{**rec, **_flat(p.to_dict())} for rec, p in zip(good, preds)]
+    rejects = [orjson.dumps({"line": n, "reason": reason, "raw": _raw_text(raw)}, option=orjson.OPT_APPEND_NEWLINE)
+               for n, _, reason, raw in parsed if reason is not None]
+    missing = sum(1 for _, _, reason, _ in parsed if reason and reason.startswith("missing text field"))
+    out: bytes | list[dict[str, Any]] = b"".join(map(_dumps, rows)) if fmt_out == "jsonl" else rows
+    return ChunkResult(out, rejects, len(parsed), len(rows), sum(p.is_scam for p in preds), missing)
 
 
 def _dumps(rec: dict[str, Any]) -> bytes:
@@ -148,19 +181,8 @@ def _init_worker(model: str | None, text_field: str, fmt_out: str) -> None:
     _WORKER["args"] = (text_field, fmt_out)
 
 
-def _worker_chunk(items: list[tuple[int, Any]]) -> list[tuple[int, bytes | dict | None, str | None, Any, bool]]:
-    return score_items(_WORKER["det"], items, *_WORKER["args"])
-
-
-def _chunks(it: Iterator[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
-    chunk: list[tuple[int, Any]] = []
-    for x in it:
-        chunk.append(x)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def _worker_chunk(unit: Any) -> ChunkResult:
+    return score_items(_WORKER["det"], _items(unit), *_WORKER["args"])
 
 
 class _Writer:
@@ -171,10 +193,14 @@ class _Writer:
         self.csv: csv.DictWriter | None = None
         self.text: io.TextIOWrapper | None = None
 
-    def write(self, rec: bytes | dict[str, Any]) -> None:
-        if isinstance(rec, bytes):
-            self.fh.write(rec)
+    def write(self, out: bytes | list[dict[str, Any]]) -> None:
+        if isinstance(out, bytes):
+            self.fh.write(out)
             return
+        for rec in out:
+            self._csv_row(rec)
+
+    def _csv_row(self, rec: dict[str, Any]) -> None:
         row = {k: (orjson.dumps(v).decode() if isinstance(v, (list, dict)) else v) for k, v in rec.items()}
         row["red_flags"] = ";".join(rec["red_flags"])
         if self.csv is None:
@@ -208,11 +234,11 @@ def score_file(input_path: str | Path, output_path: str | Path, model: str | Pat
     rej = Path(rejects_path) if rejects_path else dst.with_name(dst.name + ".rejects.jsonl")
     summary = Summary(output=str(dst), rejects=str(rej))
     start = time.perf_counter()
-    items = _read_items(src, fmt_in, text_field)
-    first = next(items, None)  # surfaces a missing CSV column before any output is created
+    units = _read_chunks(src, fmt_in, text_field, chunk_size)
+    first = next(units, None)  # surfaces a missing CSV column before any output is created
     if first is None:
         raise InputError(f"{src} holds no rows")
-    items = _prepend(first, items)
+    units = _prepend(first, units)
     writer = _Writer(dst, fmt_out)
     missing_field = 0
     bar = None
@@ -230,23 +256,19 @@ def score_file(input_path: str | Path, output_path: str | Path, model: str | Pat
                     _WORKER["det"] = det
                 pool = mp.get_context("fork" if fork else "spawn").Pool(
                     jobs, initializer=_init_worker, initargs=(str(model) if model else None, text_field, fmt_out))
-                results = pool.imap(_worker_chunk, _chunks(items, chunk_size))
+                results: Iterator[ChunkResult] = pool.imap(_worker_chunk, units)
             else:
-                results = (score_items(det, c, text_field, fmt_out) for c in _chunks(items, chunk_size))
-            for chunk in results:
-                for n, out, reason, raw, flagged in chunk:
-                    summary.read += 1
-                    if out is not None:
-                        writer.write(out)
-                        summary.scored += 1
-                        summary.flagged += flagged
-                    else:
-                        summary.rejected += 1
-                        missing_field += bool(reason and reason.startswith("missing text field"))
-                        rej_fh.write(orjson.dumps({"line": n, "reason": reason, "raw": _raw_text(raw)},
-                                                  option=orjson.OPT_APPEND_NEWLINE))
+                results = (score_items(det, _items(u), text_field, fmt_out) for u in units)
+            for res in results:
+                writer.write(res.out)
+                rej_fh.writelines(res.rejects)
+                summary.read += res.read
+                summary.scored += res.scored
+                summary.rejected += len(res.rejects)
+                summary.flagged += res.flagged
+                missing_field += res.missing_field
                 if bar is not None:
-                    bar.update(len(chunk))
+                    bar.update(res.read)
         if summary.scored == 0 and missing_field == summary.read:
             raise InputError(f"no row of {src} has a {text_field!r} field; use --text-field")
         writer.close()
@@ -265,7 +287,7 @@ def score_file(input_path: str | Path, output_path: str | Path, model: str | Pat
     return summary
 
 
-def _prepend(first: tuple[int, Any], rest: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+def _prepend(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
     yield first
     yield from rest
 
