@@ -14,17 +14,14 @@ from typing import Callable
 import re2
 
 from ..matching import PatternSet
-
 from .fold import FLAG_WORDS, ZERO_WIDTH, fold_char
 
 # (new_start, new_end, old_start, old_end) of one length-changing replacement.
 Edit = tuple[int, int, int, int]
 
-URL_RE = re2.compile(
-    r"(?:https?://|www\.)[^\s<>\"']+"
-    r"|\b(?:[a-z0-9-]+\.)+(?:com|id|me|ly|co|net|org|io|link|site|xyz|info|asia|top|cc|gl|to|gd|app|page)"
-    r"(?:/[^\s<>\"']*)?",
-)
+# Top-level domains that links in these posts end with (bare "example.com/x" has no scheme).
+_TLDS = "com|id|me|ly|co|net|org|io|link|site|xyz|info|asia|top|cc|gl|to|gd|app|page"
+URL_RE = re2.compile(rf"(?:https?://|www\.)[^\s<>\"']+|\b(?:[a-z0-9-]+\.)+(?:{_TLDS})(?:/[^\s<>\"']*)?")
 EMAIL_RE = re.compile(r"\b[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b")
 HANDLE_RE = re.compile(r"(?<![\w@.])@[a-z0-9_][a-z0-9_.]{1,31}\b")
 # Masks that scraped corpora put where a link or an account was.
@@ -44,8 +41,8 @@ _DIGIT_WORDS = frozenset(
     {"p3mi", "sip3mi", "bp2mi", "bp3mi", "kp2mi", "p4mi", "siskop2mi", "lp3mi", "p3tki", "pptkis",
      "g2g", "b2b", "b2c", "4g", "5g", "mp3", "mp4", "covid19", "h2o", "ps4", "ps5", "k3", "s1",
      "s2", "s3", "d3", "d4", "d1", "d2", "a1", "a2", "b1", "b2", "c1", "c2", "n4", "n5", "n3",
-     "jlpt", "topik1", "topik2", "tki", "x1", "x2", "x3", "x4", "x5", "6d", "4d", "3d", "2d",
-     "sim", "sim1", "sima", "simb1", "simb2", "p2mi", "uu", "pp", "cv", "id", "usd"}
+     "topik1", "topik2", "x1", "x2", "x3", "x4", "x5", "6d", "4d", "3d", "2d", "sim1", "simb1", "simb2",
+     "p2mi"}
 )
 _MONEY_TOKEN = re.compile(r"^(?:rp|idr|usd|us|rm|sgd|myr|thb)[0-9]")
 # First looks, all in one pass: a stage's full pattern runs only when its hint occurs.
@@ -172,7 +169,7 @@ def _unleet_token(m: re.Match[str]) -> str | None:
     return fixed if fixed != tok else None
 
 
-URL_HINT = re.compile(r"https?:|www\.|\.(?:com|id|me|ly|co|net|org|io|link|site|xyz|info|asia|top|cc|gl|to|gd|app|page)\b")
+URL_HINT = re.compile(rf"https?:|www\.|\.(?:{_TLDS})\b")
 
 
 def is_leet_word(token: str) -> bool:

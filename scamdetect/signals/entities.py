@@ -28,14 +28,14 @@ _HINTS = PatternSet([URL_HINT.pattern, r"\d(?:[\s.\-()]{0,2}\d){6}"])
 _HINT_URL, _HINT_LONG_NUMBER = 0, 1
 _PHONE_START = re.compile(r"^(?:\+|00|0[1-9]|62|855|95|856|66|63|84|60|65|971|886|852|82|81)")
 _MONEY_BEFORE = re.compile(r"(?:rp|idr|usd|\$|rm|myr|sgd|thb|baht)\.?\s*$")
-_BANKS = (r"bca|bri|bni|mandiri|bsi|btn|cimb(?: niaga)?|danamon|permata|jago|seabank|dana|ovo|gopay|"
-          r"shopeepay|linkaja|ocbc|maybank|panin|mega|bjb|bpd|btpn|jenius|blu|allo")
+_BANK_NAMES = ("bca", "bri", "bni", "mandiri", "bsi", "btn", "cimb", "cimb niaga", "danamon", "permata", "jago",
+               "seabank", "dana", "ovo", "gopay", "shopeepay", "linkaja", "ocbc", "maybank", "panin", "mega", "bjb",
+               "bpd", "btpn", "jenius", "blu", "allo")
 _BANK_TAIL = re.compile(
     r"[\s:.\-]*(?:no\.?\s*(?:rek(?:ening)?)?[\s:.]*)?(?P<num>\d(?:[\s.\-]?\d){6,17})\b"
     r"(?:\s*(?:a\.?\s?n\.?|an|atas nama)\s*(?P<owner>[a-z][a-z .']{1,40}?)(?=[\n,.;)]|$|\s{2}))?"
 )
 _ACCOUNT_WORDS = re.compile(r"rek|transfer|\btf\b|a\.?\s?n\b|atas nama")
-_AMOUNT = r"\d{1,3}(?:[.,]\d{3})+(?:,\d+)?|\d+(?:[.,]\d+)?"
 _MULT = {"jt": 1e6, "juta": 1e6, "jeti": 1e6, "m": 1e6, "million": 1e6, "rb": 1e3, "ribu": 1e3,
          "rebu": 1e3, "k": 1e3, "thousand": 1e3, "miliar": 1e9, "billion": 1e9}
 _CUR_ALIASES = {"rp": "IDR", "idr": "IDR", "usd": "USD", "us$": "USD", "$": "USD", "dollar": "USD",
@@ -49,10 +49,8 @@ IDR_PER = {"IDR": 1.0, "USD": 16000.0, "MYR": 3500.0, "SGD": 12000.0, "THB": 450
            "SAR": 4200.0}
 _CUR = r"rp\.?|idr|usd|us\$|\$|rm|myr|sgd|thb|baht|yen|¥|won|ntd|nt\$|hkd|aed|dirham|yuan|rmb|riyal|sar|peso"
 # Money is found from its digits: a number, then what stands just before and after it.
-_CUR_ENDINGS = ("rp", "rp.", "idr", "usd", "$", "rm", "myr", "sgd", "thb", "baht", "yen", "¥", "won", "ntd",
-                "hkd", "aed", "dirham", "yuan", "rmb", "riyal", "sar", "peso")
-_UNIT_STARTS = ("jt", "juta", "jeti", "rb", "ribu", "rebu", "k", "m", "thousand", "billion", "usd", "dollar", "dolar",
-                "ringgit", "rm", "baht", "sgd", "yen", "won", "ntd", "hkd", "aed", "dirham", "yuan", "riyal", "peso", "$")
+_CUR_ENDINGS = (*_CUR_ALIASES, "rp.")
+_UNIT_STARTS = (*_MULT, *_CUR_ALIASES)
 _NUMBER_RE = re.compile(r"\d(?:\d|[.,]\d)*")
 _CUR_BEFORE = re.compile(rf"(?:^|(?<=[^a-z]))(?P<pre>{_CUR})\s?$")
 _MONEY_AFTER = re.compile(
@@ -83,7 +81,6 @@ DESTINATIONS: dict[str, tuple[str, ...]] = {
 }
 SCAM_HUBS = frozenset({"KH", "MM", "LA", "TH", "PH", "VN"})
 _PLACE_TO_CC = {name: cc for cc, names in DESTINATIONS.items() for name in names}
-_BANK_NAMES = _BANKS.replace("(?: niaga)?", "").split("|") + ["cimb niaga"]
 
 
 def _keyword_automaton() -> ahocorasick.Automaton:
