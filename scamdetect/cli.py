@@ -123,6 +123,36 @@ def _cmd_data_obfuscate(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(a: argparse.Namespace) -> int:
+    import os
+
+    try:
+        import uvicorn
+
+        from .outputs.http import Settings, create_app
+    except ImportError as exc:
+        raise UserError(f"the HTTP API needs the api extra: pip install 'scamdetect[api]' ({exc.name} is missing)") from None
+    if a.workers < 1:
+        raise UserError("--workers must be at least 1")
+    settings = Settings.from_env(model=a.model)  # SCAMDETECT_API_KEY and limits come from the environment
+    run = {"host": a.host, "port": a.port, "log_level": a.log_level, "access_log": not a.no_access_log,
+           "limit_concurrency": a.limit_concurrency}
+    if a.workers == 1:
+        from . import load
+
+        # loaded before the port opens, so a bad model is a one-line error, not a failed start-up
+        uvicorn.run(create_app(settings, detector=load(settings.model)), **run)
+        return 0
+    from .classifier import read_artifact
+    from .detector import default_model_path
+
+    read_artifact(settings.model or default_model_path())  # checked here; each worker process loads its own
+    if a.model:
+        os.environ["SCAMDETECT_MODEL"] = str(Path(a.model).resolve())
+    uvicorn.run("scamdetect.outputs.http:create_app", factory=True, workers=a.workers, **run)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scamdetect", description="Flag recruitment-scam posts in Indonesian social-media text.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -156,6 +186,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default="models/scamdetect-tfidf", help="model directory to write")
     t.add_argument("--report-dir", default="training/reports/tfidf", help="where metrics and plots go")
     t.set_defaults(func=_cmd_train)
+
+    sv = sub.add_parser("serve", help="serve the HTTP API (needs the api extra)",
+                        description="Serve the HTTP API. API key and limits come from the environment: "
+                                    "SCAMDETECT_API_KEY, SCAMDETECT_API_MAX_POSTS, SCAMDETECT_API_MAX_CHARS, "
+                                    "SCAMDETECT_API_MAX_RECORDS, SCAMDETECT_API_MAX_BODY_BYTES, SCAMDETECT_API_THREADS.")
+    sv.add_argument("-m", "--model", help="model directory (default: $SCAMDETECT_MODEL, else the shipped model)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    sv.add_argument("--workers", type=int, default=1, help="worker processes, each with its own copy of the model")
+    sv.add_argument("--limit-concurrency", type=int, help="answer 503 beyond this many open requests per worker")
+    sv.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    sv.add_argument("--no-access-log", action="store_true", help="no line per request")
+    sv.set_defaults(func=_cmd_serve)
 
     d = sub.add_parser("data", help="corpus tools").add_subparsers(dest="data_command", required=True)
     v = d.add_parser("validate", help="check schema, labels, duplicates and split leakage")

@@ -1,0 +1,430 @@
+"""HTTP API over the detector: a FastAPI app factory for platform and ministry systems.
+
+    scamdetect serve --model models/scamdetect-tfidf --port 8000        # or:
+    uvicorn --factory scamdetect.outputs.http:create_app
+
+Routes: ``POST /v1/score``, ``POST /v1/report``, ``GET /v1/model``, ``GET /health``; OpenAPI docs
+at ``/docs``. Scored items carry the same fields as ``Detector.predict`` and ``scamdetect score``.
+Settings come from the environment when the app is built (never at import), so every worker
+process of ``serve --workers N`` reads the same ones. Needs the ``api`` extra (FastAPI, uvicorn).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, AsyncIterator, Mapping, Union
+
+import anyio
+import orjson
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .. import __version__
+from ..detector import MAX_CHARS, Detector, load
+from .batch import _flat as scored_fields  # the fields `scamdetect score` adds: one definition
+
+if TYPE_CHECKING:
+    from ..detector import Prediction
+
+log = logging.getLogger("scamdetect.http")
+
+API_KEY_HEADER = "X-API-Key"
+_ENV = "SCAMDETECT_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Server settings; ``from_env`` reads them from ``SCAMDETECT_*`` environment variables."""
+
+    model: str | None = None          # SCAMDETECT_MODEL: model directory (None = the shipped model)
+    api_key: str | None = None        # SCAMDETECT_API_KEY: required in the X-API-Key header when set
+    max_posts: int = 256              # SCAMDETECT_API_MAX_POSTS: posts per /v1/score request
+    max_chars: int = MAX_CHARS        # SCAMDETECT_API_MAX_CHARS: characters per post
+    max_records: int = 10_000         # SCAMDETECT_API_MAX_RECORDS: scored records per /v1/report request
+    max_body_bytes: int = 8 << 20     # SCAMDETECT_API_MAX_BODY_BYTES: request body
+    threads: int = 4                  # SCAMDETECT_API_THREADS: scoring threads per worker process
+
+    def __post_init__(self) -> None:
+        for f in ("max_posts", "max_chars", "max_records", "max_body_bytes", "threads"):
+            if not isinstance(getattr(self, f), int) or getattr(self, f) < 1:
+                raise ValueError(f"setting {f} must be a positive integer, got {getattr(self, f)!r}")
+        if self.max_chars > MAX_CHARS:  # the detector would silently cut longer posts
+            raise ValueError(f"setting max_chars cannot exceed {MAX_CHARS}, the detector's limit per post")
+        if self.api_key is not None and not self.api_key.strip():
+            raise ValueError("setting api_key is empty: unset SCAMDETECT_API_KEY to run without a key")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``environ`` (default ``os.environ``); ``overrides`` win over both."""
+        env = os.environ if environ is None else environ
+        names = {"model": "MODEL", "api_key": "API_KEY"}
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            var = _ENV + names.get(f.name, "API_" + f.name.upper())
+            raw = env.get(var)
+            if raw is None or raw == "":
+                continue
+            if f.name in names:
+                values[f.name] = raw
+            else:
+                try:
+                    values[f.name] = int(raw.replace("_", ""))
+                except ValueError:
+                    raise ValueError(f"{var}={raw!r} is not an integer") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+# -- request and response bodies (the OpenAPI schema) -----------------------------------------
+
+class Post(BaseModel):
+    """One post to score."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: Union[StrictStr, StrictInt, None] = Field(None, description="your id for the post, returned as given")
+    text: StrictStr = Field(..., description="the post text", examples=[
+        "Loker CS 🇰🇭 gaji $1200, tiket+visa ditanggung, WA 0812-3456-7890"])
+    metadata: Union[dict[str, Any], None] = Field(
+        None, description="any JSON object (platform, url, account, ...), returned as given")
+
+    @field_validator("text")
+    @classmethod
+    def _text_is_unicode(cls, v: str) -> str:
+        _check_unicode(v)
+        if not v.strip():
+            raise ValueError("empty text")
+        return v
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_is_json(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        if v is not None:
+            try:  # it goes back out as JSON: refuse now what could not be written then
+                orjson.dumps(v)
+            except TypeError:
+                raise ValueError("metadata holds a string that is not valid Unicode (lone surrogate escape)") from None
+        return v
+
+
+class ScoreRequest(BaseModel):
+    """Posts to score (1 to the server's max_posts)."""
+
+    model_config = ConfigDict(extra="forbid")
+    posts: list[Post] = Field(..., min_length=1, description="the posts, 1 to max_posts of them")
+    top_terms: int = Field(5, ge=0, le=50, description="words that weighed most, listed for flagged posts")
+
+
+class Span(BaseModel):
+    start: int
+    end: int
+    text: str
+
+
+class Reason(BaseModel):
+    rule: str = Field(..., description="rule id")
+    weight: float
+    id: str = Field(..., description="description in Indonesian")
+    en: str = Field(..., description="description in English")
+    spans: list[Span]
+
+
+class Term(BaseModel):
+    term: str
+    weight: float
+
+
+class Entity(BaseModel):
+    model_config = ConfigDict(extra="allow")  # kind-specific fields (currency, period, place, ...)
+    kind: str
+    value: str
+    text: str
+    start: int
+    end: int
+
+
+class ScoredPost(BaseModel):
+    """A post's id and metadata as given, and the fields the library and ``scamdetect score`` add."""
+
+    id: Union[str, int, None]
+    metadata: Union[dict[str, Any], None]
+    score: float = Field(..., description="calibrated probability that the post is a recruitment scam")
+    label: str = Field(..., description="'scam' when score >= threshold, else 'not_scam'")
+    threshold: float
+    model_id: str
+    red_flags: list[str] = Field(..., description="ids of the red-flag rules that matched")
+    reasons: list[Reason]
+    mitigating: list[Reason]
+    terms: list[Term]
+    entities: list[Entity]
+
+
+class ScoreResponse(BaseModel):
+    model_id: str
+    results: list[ScoredPost]
+
+
+class ReportRequest(BaseModel):
+    """Scored records (``/v1/score`` results with their text, or rows of ``scamdetect score``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    records: list[dict[str, Any]] = Field(..., min_length=1, description="scored records, 1 to max_records")
+    min_score: Union[float, None] = Field(None, ge=0, le=1, description="keep posts at or above this score "
+                                          "(default: the model's threshold)")
+    decisions: Union[dict[str, str], None] = Field(None, description="review decisions by post id")
+
+
+class ModelInfo(BaseModel):
+    """The model's manifest (format, kind, threshold, metrics, training data hash, file checksums)."""
+
+    model_config = ConfigDict(extra="allow")
+    format_version: int
+    kind: str
+    model_id: Union[str, None] = None
+    threshold: Union[float, None] = None
+
+
+class Health(BaseModel):
+    status: str
+    model_id: str
+    version: str
+
+
+class ErrorDetail(BaseModel):
+    loc: list[Union[str, int]]
+    msg: str
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(..., description="machine-readable: invalid_request, invalid_json, too_many_posts, "
+                      "text_too_long, too_many_records, body_too_large, unauthorized, not_found, internal_error, ...")
+    message: str
+    limit: Union[int, None] = None
+    details: Union[list[ErrorDetail], None] = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorInfo
+
+
+# -- errors: a JSON body with a code and a message; never a traceback --------------------------
+
+class APIError(Exception):
+    """An error the client can fix, sent as ``{"error": {"code", "message", ...}}``."""
+
+    def __init__(self, status: int, code: str, message: str, limit: int | None = None,
+                 details: list[dict[str, Any]] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.limit, self.details = status, code, message, limit, details
+
+
+def _error_response(status: int, code: str, message: str, limit: int | None = None,
+                    details: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> Response:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if limit is not None:
+        err["limit"] = limit
+    if details is not None:
+        err["details"] = details
+    return Response(orjson.dumps({"error": err}), status_code=status, media_type="application/json", headers=headers)
+
+
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
+               413: "body_too_large", 415: "unsupported_media_type", 501: "not_implemented"}
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    async def _api_error(request: Request, exc: APIError) -> Response:
+        return _error_response(exc.status, exc.code, exc.message, exc.limit, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        # only where and what: pydantic's "input" and "ctx" can echo the payload or an exception
+        errors = exc.errors()
+        if errors and errors[0].get("type") == "json_invalid":
+            at = errors[0].get("loc", ())[-1]
+            return _error_response(422, "invalid_json", f"request body is not valid JSON (error at character {at})")
+        details = [{"loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
+                    "msg": str(e.get("msg", "invalid")).removeprefix("Value error, ")} for e in errors]
+        first = details[0] if details else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"] if p != "body")
+        more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+        return _error_response(422, "invalid_request", (f"{where}: {first['msg']}" if where else first["msg"]) + more,
+                               details=details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return _error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error_response(500, "internal_error", "internal error: the server could not complete the request")
+
+
+class BodyLimit:
+    """ASGI middleware: refuses a request body over ``max_bytes`` with 413 before parsing it,
+    whether it has a Content-Length or arrives chunked."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    await self._refuse(send, 400, "bad_request", "Content-Length is not a number")
+                    return
+                if declared > self.max_bytes:
+                    await self._too_large(send, f"{declared:,}")
+                    return
+        chunks, size = [], 0
+        while True:
+            msg = await receive()
+            if msg["type"] != "http.request":  # the client went away
+                return
+            chunk = msg.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._too_large(send, f"over {self.max_bytes:,}")
+                return
+            chunks.append(chunk)
+            if not msg.get("more_body", False):
+                break
+        body, sent = b"".join(chunks), False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, send: Send, size: str) -> None:
+        await self._refuse(send, 413, "body_too_large",
+                           f"request body is {size} bytes; the limit is {self.max_bytes:,} bytes", self.max_bytes)
+
+    @staticmethod
+    async def _refuse(send: Send, status: int, code: str, message: str, limit: int | None = None) -> None:
+        resp = _error_response(status, code, message, limit, headers={"Connection": "close"})
+        await resp({"type": "http"}, _no_receive, send)
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def _check_unicode(text: str) -> None:
+    try:  # JSON "\ud800" escapes decode to lone surrogates, which no output can hold
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text is not valid Unicode (lone surrogate escape)") from None
+
+
+def _json(content: Any) -> Response:
+    return Response(orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
+
+
+_ERRORS = {status: {"model": ErrorBody} for status in (401, 413, 422, 500)}
+
+
+def create_app(settings: Settings | None = None, *, detector: Detector | None = None) -> FastAPI:
+    """The API app. ``settings`` default to ``Settings.from_env()``; the model (``detector``, or
+    ``settings.model`` loaded at start-up) is loaded once and shared by every request."""
+    cfg = settings if settings is not None else Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        det = detector if detector is not None else await anyio.to_thread.run_sync(load, cfg.model)
+        app.state.detector = det
+        # a few threads: scoring holds the GIL, so more would only queue inside Python
+        app.state.limiter = anyio.CapacityLimiter(cfg.threads)
+        log.info("model %s loaded; limits: %d posts, %d chars, %d bytes", det.model_id, cfg.max_posts,
+                 cfg.max_chars, cfg.max_body_bytes)
+        yield
+
+    app = FastAPI(
+        title="scamdetect", version=__version__, lifespan=lifespan,
+        description="Flags recruitment-scam posts in Indonesian social-media text and says why. "
+                    f"Limits: {cfg.max_posts} posts per /v1/score request, {cfg.max_chars:,} characters per "
+                    f"post, {cfg.max_records:,} records per /v1/report request, {cfg.max_body_bytes:,} bytes "
+                    "per request body. A flag is a reason for a person to review a post, not a verdict.")
+    app.state.settings = cfg
+    _install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=cfg.max_body_bytes)
+
+    key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
+                              description="required when the server has SCAMDETECT_API_KEY set")
+    expected = cfg.api_key.encode("utf-8", "surrogateescape") if cfg.api_key else None
+
+    async def require_key(given: str | None = Depends(key_header)) -> None:
+        # compare_digest on bytes: constant time, and no TypeError on non-ASCII input
+        if expected is not None and (given is None or not hmac.compare_digest(given.encode("utf-8"), expected)):
+            raise APIError(401, "unauthorized", f"missing or wrong API key (header {API_KEY_HEADER})")
+
+    auth = [Depends(require_key)]
+
+    @app.get("/health", response_model=Health, tags=["service"], summary="Liveness and the model in use")
+    async def health(request: Request) -> Response:
+        return _json({"status": "ok", "model_id": request.app.state.detector.model_id, "version": __version__})
+
+    @app.get("/v1/model", response_model=ModelInfo, dependencies=auth, responses=_ERRORS, tags=["model"],
+             summary="The model's manifest")
+    async def model_info(request: Request) -> Response:
+        return _json(request.app.state.detector.manifest)
+
+    @app.post("/v1/score", response_model=ScoreResponse, dependencies=auth, responses=_ERRORS, tags=["score"],
+              summary="Score 1 to max_posts posts")
+    async def score(body: ScoreRequest, request: Request) -> Response:
+        """Score, label, reasons (rule hits with spans), mitigating signs, the words that weighed
+        most (flagged posts) and extracted entities for each post, in the order given."""
+        if len(body.posts) > cfg.max_posts:
+            raise APIError(422, "too_many_posts", f"too many posts: {len(body.posts)} in this request; "
+                           f"the limit is {cfg.max_posts} per request", cfg.max_posts)
+        for i, p in enumerate(body.posts):
+            if len(p.text) > cfg.max_chars:
+                raise APIError(422, "text_too_long", f"posts.{i}.text is {len(p.text):,} characters; the limit is "
+                               f"{cfg.max_chars:,} characters per post", cfg.max_chars)
+        det: Detector = request.app.state.detector
+        # CPU-bound: off the event loop, so /health and new connections are served meanwhile
+        return await anyio.to_thread.run_sync(_score, det, body, limiter=request.app.state.limiter)
+
+    @app.post("/v1/report", dependencies=auth, responses=_ERRORS, tags=["report"],
+              summary="Takedown-report rows and campaigns from scored records")
+    async def report(body: ReportRequest, request: Request) -> Response:
+        """Keeps the posts flagged at the model's threshold (or ``min_score``), minus those a
+        reviewer rejected in ``decisions``, and groups them by account and campaign."""
+        if len(body.records) > cfg.max_records:
+            raise APIError(422, "too_many_records", f"too many records: {len(body.records)} in this request; "
+                           f"the limit is {cfg.max_records:,} per request", cfg.max_records)
+        return await anyio.to_thread.run_sync(_report, body, limiter=request.app.state.limiter)
+
+    return app
+
+
+def _score(det: Detector, body: ScoreRequest) -> Response:
+    preds: list[Prediction] = det.predict([p.text for p in body.posts], top_terms=body.top_terms)
+    results = [{"id": p.id, "metadata": p.metadata, **scored_fields(pred.to_dict())}
+               for p, pred in zip(body.posts, preds)]
+    return _json({"model_id": det.model_id, "results": results})
+
+
+def _report(body: ReportRequest) -> Response:
+    raise APIError(501, "not_implemented", "the report library is not available in this version")
