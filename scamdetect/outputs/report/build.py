@@ -1,0 +1,172 @@
+"""build_report: scored posts in, a takedown report (rows, campaigns, metadata) out."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from ...config import models_dir
+from . import campaigns as camp
+from .rows import WIB, Decision, ReportInputError, build_row, check_record, default_legal, parse_decision
+
+
+@dataclass
+class Report:
+    """A takedown report: one row per flagged post, campaign summaries and what made the report."""
+
+    rows: list[dict[str, Any]]
+    campaigns: list[dict[str, Any]]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: {"report": metadata, "campaigns": [...], "rows": [...]}."""
+        return {"report": self.meta, "campaigns": self.campaigns, "rows": self.rows}
+
+    def summary_line(self) -> str:
+        c = self.meta["counts"]
+        return (f"read {c['read']}, flagged {c['flagged']}, rejected by review {c['rejected_by_review']}; "
+                f"report: {c['rows']} posts ({c['incomplete']} incomplete) in {c['campaigns']} campaigns "
+                f"({c['multi_post_campaigns']} with more than one post)")
+
+
+def known_models(extra: Iterable[str | Path] = ()) -> list[dict[str, Any]]:
+    """Manifests of the models a scored file may come from: every model under models/ and ``extra``.
+
+    Only the manifest is read (not the weights), so this is cheap and works for any model kind.
+    """
+    dirs = sorted(p for p in models_dir().glob("*") if (p / "manifest.json").is_file()) if models_dir().is_dir() else []
+    out = []
+    for d in [*dirs, *map(Path, extra)]:
+        mpath = d / "manifest.json"
+        try:
+            m = json.loads(mpath.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ReportInputError(f"cannot read the model manifest {mpath} ({exc})") from None
+        if not isinstance(m, dict) or "model_id" not in m or "threshold" not in m:
+            raise ReportInputError(f"{mpath} is not a scamdetect model manifest")
+        out.append(m)
+    return out
+
+
+def _version(m: Mapping[str, Any]) -> str:
+    return f"{m['model_id']}@{m.get('created', '?')}"
+
+
+class _ModelCheck:
+    """Which (model id, threshold) pairs came from a known model version."""
+
+    def __init__(self, manifests: Iterable[Mapping[str, Any]]):
+        self.by_id: dict[str, list[Mapping[str, Any]]] = {}
+        for m in manifests:
+            self.by_id.setdefault(str(m["model_id"]), []).append(m)
+        self.cache: dict[tuple[str, float], str] = {}
+
+    def version(self, model_id: str, threshold: float, where: str) -> str:
+        key = (model_id, threshold)
+        if key in self.cache:
+            return self.cache[key]
+        if model_id not in self.by_id:
+            known = ", ".join(sorted(self.by_id)) or "none"
+            raise ReportInputError(f"{where}: scored by model {model_id!r}, which is not a known model (known: "
+                                   f"{known}); pass its model directory (--model DIR)")
+        for m in self.by_id[model_id]:
+            if math.isclose(float(m["threshold"]), threshold, rel_tol=1e-9, abs_tol=1e-12):
+                self.cache[key] = _version(m)
+                return self.cache[key]
+        have = ", ".join(f"{float(m['threshold']):.6f} ({_version(m)})" for m in self.by_id[model_id])
+        raise ReportInputError(f"{where}: scored by an unknown version of {model_id!r} (threshold {threshold:.6f}; "
+                               f"known: {have}); rescore the posts or pass that model's directory (--model DIR)")
+
+
+def _decisions(decisions: Mapping[str, str | Decision] | None) -> dict[str, Decision]:
+    out = {}
+    for k, v in (decisions or {}).items():
+        out[str(k)] = v if isinstance(v, Decision) else Decision(parse_decision(v, f"decision for id {k!r}"))
+    return out
+
+
+def build_report(records: Iterable[Mapping[str, Any]], *, min_score: float | None = None,
+                 decisions: Mapping[str, str | Decision] | None = None,
+                 models: Iterable[Mapping[str, Any]] | None = None, text_field: str = "text",
+                 near_duplicate: float | None = camp.NEAR_DUP_JACCARD, legal: Mapping[str, Any] | None = None,
+                 screenshot_dir: str | Path | None = None, source: str = "", jobs: int = 1) -> Report:
+    """Keep the posts flagged at their model's threshold (or ``min_score``), drop those a reviewer
+    rejected, and group the rest into campaigns.
+
+    ``records`` are rows as ``scamdetect score`` writes them. ``models`` are the manifests of the
+    models a row may be scored by (default: every model under models/); a row scored by another
+    model or another version of one raises ``ReportInputError``, as does a missing required field.
+    ``decisions`` maps post id to confirmed / rejected / pending; ``near_duplicate`` is the shingle
+    Jaccard at which two texts join one campaign (None: join by account and contacts only). Rows without a URL, account or
+    capture time are kept and marked incomplete.
+    """
+    if min_score is not None and not 0.0 <= min_score <= 1.0:
+        raise ReportInputError(f"min_score must be between 0 and 1, got {min_score}")
+    if near_duplicate is not None and not 0.0 < near_duplicate <= 1.0:
+        raise ReportInputError(f"near_duplicate must be a Jaccard similarity in (0, 1], got {near_duplicate}")
+    legal = legal or default_legal()
+    check = _ModelCheck(known_models() if models is None else models)
+    decided = _decisions(decisions)
+    shots = Path(screenshot_dir) if screenshot_dir else None
+    seen: dict[str, int] = {}
+    rows: list[dict[str, Any]] = []
+    read = below = rejected = 0
+    thresholds: dict[str, tuple[str, float]] = {}
+    for n, rec in enumerate(records, 1):
+        read = n
+        where = f"row {n}" + (f" of {source}" if source else "")
+        if not isinstance(rec, Mapping):
+            raise ReportInputError(f"{where}: a row must be an object, got {type(rec).__name__}")
+        if "id" in rec:
+            where += f" (id {str(rec['id'])!r})"
+        score, threshold = check_record(rec, where, text_field)
+        version = check.version(str(rec["model_id"]), threshold, where)
+        thresholds[version] = (str(rec["model_id"]), threshold)
+        pid = str(rec["id"])
+        if pid in seen:
+            raise ReportInputError(f"{where}: id {pid!r} already used by row {seen[pid]}; ids must be unique")
+        seen[pid] = n
+        if score < (threshold if min_score is None else min_score):
+            below += 1
+            continue
+        dec = decided.get(pid)
+        if dec is not None and dec.decision == "rejected":
+            rejected += 1
+            continue
+        rows.append(build_row(rec, where, text_field=text_field, model_version=version, legal=legal,
+                              decision=dec, screenshot_dir=shots))
+    groups = camp.group(rows, near_duplicate, jobs=jobs)
+    campaigns = camp.summarise(rows, groups)
+    order = {c["campaign_id"]: k for k, c in enumerate(campaigns)}
+    rows.sort(key=lambda r: (order[r["campaign_id"]], -r["score"], r["id"]))
+    used = sorted({k for c in legal["categories"].values() for k in c["legal_basis"]})
+    status = {s: sum(r["review_status"] == s for r in rows) for s in ("confirmed", "pending")}
+    meta = {
+        "title": "Daftar laporan takedown: perekrutan kerja palsu / online scam",
+        "generated_at_wib": datetime.now(WIB).isoformat(timespec="seconds"),
+        "source": source,
+        "selection": "score >= model threshold" if min_score is None else f"score >= {min_score}",
+        "min_score": min_score,
+        "models": [{"model_version": v, "model_id": mid, "threshold": t} for v, (mid, t) in sorted(thresholds.items())],
+        "near_duplicate_jaccard": near_duplicate,
+        "counts": {"read": read, "flagged": read - below, "below_threshold": below, "rejected_by_review": rejected,
+                   "rows": len(rows), **status, "incomplete": sum(not r["complete"] for r in rows),
+                   "campaigns": len(campaigns), "multi_post_campaigns": sum(c["posts"] > 1 for c in campaigns),
+                   "decisions": len(decided), "decisions_unmatched": len(set(decided) - set(seen))},
+        "categories": {k: {"label": v["label"], "en": v["en"]} for k, v in legal["categories"].items()},
+        "legal_basis": {legal["legal_basis"][k]["short"]: legal["legal_basis"][k]["text"] for k in used},
+        "scamdetect_version": _package_version(),
+    }
+    return Report(rows, campaigns, meta)
+
+
+def _package_version() -> str:
+    try:
+        return metadata.version("scamdetect")
+    except metadata.PackageNotFoundError:
+        return "unknown"
