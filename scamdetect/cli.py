@@ -27,6 +27,21 @@ def _cmd_score(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(a: argparse.Namespace) -> int:
+    from .outputs.report import build_report, known_models, read_decisions, read_scored, report_format, write_report
+
+    report_format(a.output, a.format)  # a wrong extension fails before the work, not after
+    decisions = read_decisions(a.decisions) if a.decisions else None
+    models = known_models(a.model or ())
+    report = build_report(read_scored(a.scored), min_score=a.min_score, decisions=decisions, models=models,
+                          text_field=a.text_field, near_duplicate=None if a.no_text_grouping else a.near_duplicate,
+                          screenshot_dir=a.screenshots, source=Path(a.scored).name, jobs=a.jobs)
+    write_report(report, a.output, a.format)
+    if not a.quiet:
+        print(f"{report.summary_line()}; written {a.output}", file=sys.stderr)
+    return 0
+
+
 def _cmd_explain(a: argparse.Namespace) -> int:
     from . import load
 
@@ -169,6 +184,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     s.set_defaults(func=_cmd_score)
 
+    r = sub.add_parser("report", help="takedown report of the flagged posts in a scored file, grouped by campaign")
+    r.add_argument("scored", help="a file written by `scamdetect score` (.jsonl or .csv)")
+    r.add_argument("-o", "--output", required=True, help="report file: .xlsx, .csv, .html or .json")
+    r.add_argument("--format", choices=["xlsx", "csv", "html", "json"], help="report format (default: from -o)")
+    r.add_argument("--min-score", type=float, help="keep posts scoring at least this (default: the model's threshold)")
+    r.add_argument("--decisions", help="CSV of review decisions (id, decision[, reviewer, note]); rejected posts leave")
+    r.add_argument("-m", "--model", action="append", help="model directory the file was scored with, if not in "
+                   "models/ (repeatable)")
+    r.add_argument("--text-field", default="text", help="field holding the post text (default: text)")
+    r.add_argument("--near-duplicate", type=float, default=0.7,
+                   help="word-shingle Jaccard at which two texts join one campaign (default 0.7)")
+    r.add_argument("--no-text-grouping", action="store_true", help="group by account and shared contacts only")
+    r.add_argument("--screenshots", help="folder that relative screenshot paths are read from, to hash them")
+    r.add_argument("-j", "--jobs", type=int, default=1, help="processes for text shingling (default 1)")
+    r.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    r.set_defaults(func=_cmd_report)
+
     e = sub.add_parser("explain", help="explain the score of one post")
     e.add_argument("text", help="the post text, or - to read it from stdin")
     e.add_argument("-m", "--model")
@@ -190,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help="serve the HTTP API (needs the api extra)",
                         description="Serve the HTTP API. API key and limits come from the environment: "
                                     "SCAMDETECT_API_KEY, SCAMDETECT_API_MAX_POSTS, SCAMDETECT_API_MAX_CHARS, "
-                                    "SCAMDETECT_API_MAX_RECORDS, SCAMDETECT_API_MAX_BODY_BYTES, SCAMDETECT_API_THREADS.")
+                                    "SCAMDETECT_API_MAX_RECORDS, SCAMDETECT_API_MAX_BODY_BYTES, SCAMDETECT_API_MAX_BATCH.")
     sv.add_argument("-m", "--model", help="model directory (default: $SCAMDETECT_MODEL, else the shipped model)")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     sv.add_argument("--port", type=int, default=8000, help="port (default 8000)")

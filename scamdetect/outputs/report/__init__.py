@@ -7,7 +7,7 @@
 
 from .build import Report, build_report, known_models
 from .rows import WIB, Decision, ReportInputError, read_decisions, read_scored
-from .writers import COLUMNS, write_report
+from .writers import COLUMNS, report_format, write_report
 
 __all__ = ["COLUMNS", "WIB", "Decision", "Report", "ReportInputError", "build_report", "known_models",
-           "read_decisions", "read_scored", "write_report"]
+           "read_decisions", "read_scored", "report_format", "write_report"]

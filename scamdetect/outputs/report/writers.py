@@ -64,13 +64,19 @@ def _atomic(path: Path, mode: str = "w") -> Iterator[Any]:
         raise
 
 
+def report_format(path: str | Path, fmt: str | None = None) -> str:
+    """The report format: ``fmt`` if given, else from the file extension."""
+    fmt = fmt or FORMATS.get(Path(path).suffix.lower())
+    if fmt not in ("xlsx", "csv", "html", "json"):
+        raise ReportInputError(f"cannot tell the report format of {path}: use .xlsx, .csv, .html or .json "
+                               "(or --format)")
+    return fmt
+
+
 def write_report(report: Report, path: str | Path, fmt: str | None = None) -> Path:
     """Write ``report`` as xlsx, csv, html or json (``fmt``, else from the extension)."""
     p = Path(path)
-    fmt = fmt or FORMATS.get(p.suffix.lower())
-    if fmt not in ("xlsx", "csv", "html", "json"):
-        raise ReportInputError(f"cannot tell the report format of {p}: use .xlsx, .csv, .html or .json "
-                               "(or --format)")
+    fmt = report_format(p, fmt)
     {"xlsx": write_xlsx, "csv": write_csv, "html": write_html, "json": write_json}[fmt](report, p)
     return p
 
