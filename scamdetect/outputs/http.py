@@ -16,7 +16,7 @@ import logging
 import os
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, AsyncIterator, Mapping, Union
+from typing import Any, AsyncIterator, Mapping, Union
 
 import anyio
 import orjson
@@ -29,11 +29,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
-from ..detector import MAX_CHARS, Detector, load
-from .batch import _flat as scored_fields  # the fields `scamdetect score` adds: one definition
-
-if TYPE_CHECKING:
-    from ..detector import Prediction
+from ..detector import MAX_CHARS, Detector, Prediction, load
+from .microbatch import MicroBatcher
 
 log = logging.getLogger("scamdetect.http")
 
@@ -51,10 +48,10 @@ class Settings:
     max_chars: int = MAX_CHARS        # SCAMDETECT_API_MAX_CHARS: characters per post
     max_records: int = 10_000         # SCAMDETECT_API_MAX_RECORDS: scored records per /v1/report request
     max_body_bytes: int = 8 << 20     # SCAMDETECT_API_MAX_BODY_BYTES: request body
-    threads: int = 4                  # SCAMDETECT_API_THREADS: scoring threads per worker process
+    max_batch: int = 64               # SCAMDETECT_API_MAX_BATCH: posts of concurrent requests scored together
 
     def __post_init__(self) -> None:
-        for f in ("max_posts", "max_chars", "max_records", "max_body_bytes", "threads"):
+        for f in ("max_posts", "max_chars", "max_records", "max_body_bytes", "max_batch"):
             if not isinstance(getattr(self, f), int) or getattr(self, f) < 1:
                 raise ValueError(f"setting {f} must be a positive integer, got {getattr(self, f)!r}")
         if self.max_chars > MAX_CHARS:  # the detector would silently cut longer posts
@@ -354,11 +351,14 @@ def create_app(settings: Settings | None = None, *, detector: Detector | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         det = detector if detector is not None else await anyio.to_thread.run_sync(load, cfg.model)
         app.state.detector = det
-        # a few threads: scoring holds the GIL, so more would only queue inside Python
-        app.state.limiter = anyio.CapacityLimiter(cfg.threads)
+        # one scoring thread per process, off the event loop, merging concurrent requests
+        app.state.scorer = MicroBatcher(det, cfg.max_batch)
         log.info("model %s loaded; limits: %d posts, %d chars, %d bytes", det.model_id, cfg.max_posts,
                  cfg.max_chars, cfg.max_body_bytes)
-        yield
+        try:
+            yield
+        finally:
+            app.state.scorer.close()
 
     app = FastAPI(
         title="scamdetect", version=__version__, lifespan=lifespan,
@@ -402,9 +402,9 @@ def create_app(settings: Settings | None = None, *, detector: Detector | None = 
             if len(p.text) > cfg.max_chars:
                 raise APIError(422, "text_too_long", f"posts.{i}.text is {len(p.text):,} characters; the limit is "
                                f"{cfg.max_chars:,} characters per post", cfg.max_chars)
-        det: Detector = request.app.state.detector
-        # CPU-bound: off the event loop, so /health and new connections are served meanwhile
-        return await anyio.to_thread.run_sync(_score, det, body, limiter=request.app.state.limiter)
+        preds = await request.app.state.scorer.predict([p.text for p in body.posts], body.top_terms)
+        results = [{"id": p.id, "metadata": p.metadata, **prediction_fields(pred)} for p, pred in zip(body.posts, preds)]
+        return _json({"model_id": request.app.state.detector.model_id, "results": results})
 
     @app.post("/v1/report", dependencies=auth, responses=_ERRORS, tags=["report"],
               summary="Takedown-report rows and campaigns from scored records")
@@ -414,16 +414,17 @@ def create_app(settings: Settings | None = None, *, detector: Detector | None = 
         if len(body.records) > cfg.max_records:
             raise APIError(422, "too_many_records", f"too many records: {len(body.records)} in this request; "
                            f"the limit is {cfg.max_records:,} per request", cfg.max_records)
-        return await anyio.to_thread.run_sync(_report, body, limiter=request.app.state.limiter)
+        return await anyio.to_thread.run_sync(_report, body)
 
     return app
 
 
-def _score(det: Detector, body: ScoreRequest) -> Response:
-    preds: list[Prediction] = det.predict([p.text for p in body.posts], top_terms=body.top_terms)
-    results = [{"id": p.id, "metadata": p.metadata, **scored_fields(pred.to_dict())}
-               for p, pred in zip(body.posts, preds)]
-    return _json({"model_id": det.model_id, "results": results})
+def prediction_fields(pred: Prediction) -> dict[str, Any]:
+    """The fields ``scamdetect score`` adds to a row: ``Prediction.to_dict()`` and ``red_flags``
+    (tests/test_http.py checks that both give the same for the same post)."""
+    d = pred.to_dict()
+    d["red_flags"] = [r["rule"] for r in d["reasons"]]
+    return d
 
 
 def _report(body: ReportRequest) -> Response:
