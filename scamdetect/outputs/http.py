@@ -47,7 +47,7 @@ class Settings:
     max_posts: int = 256              # SCAMDETECT_API_MAX_POSTS: posts per /v1/score request
     max_chars: int = MAX_CHARS        # SCAMDETECT_API_MAX_CHARS: characters per post
     max_records: int = 10_000         # SCAMDETECT_API_MAX_RECORDS: scored records per /v1/report request
-    max_body_bytes: int = 8 << 20     # SCAMDETECT_API_MAX_BODY_BYTES: request body
+    max_body_bytes: int = 16 << 20    # SCAMDETECT_API_MAX_BODY_BYTES: request body
     max_batch: int = 64               # SCAMDETECT_API_MAX_BATCH: posts of concurrent requests scored together
 
     def __post_init__(self) -> None:
@@ -170,13 +170,23 @@ class ScoreResponse(BaseModel):
 
 
 class ReportRequest(BaseModel):
-    """Scored records (``/v1/score`` results with their text, or rows of ``scamdetect score``)."""
+    """Scored records: ``/v1/score`` results with their ``text`` added (``metadata`` fields such as
+    url, account, platform, captured_at are read as the row's own), or rows of ``scamdetect score``."""
 
     model_config = ConfigDict(extra="forbid")
     records: list[dict[str, Any]] = Field(..., min_length=1, description="scored records, 1 to max_records")
     min_score: Union[float, None] = Field(None, ge=0, le=1, description="keep posts at or above this score "
-                                          "(default: the model's threshold)")
-    decisions: Union[dict[str, str], None] = Field(None, description="review decisions by post id")
+                                          "(default: each record's model threshold)")
+    decisions: Union[dict[str, str], None] = Field(
+        None, description="review decisions by post id: confirmed, rejected (left out of the report) or pending")
+
+
+class ReportResponse(BaseModel):
+    """The report as ``scamdetect report -o report.json`` writes it."""
+
+    report: dict[str, Any] = Field(..., description="title, selection, models, counts, categories, legal basis")
+    campaigns: list[dict[str, Any]]
+    rows: list[dict[str, Any]] = Field(..., description="one takedown-report row per flagged post")
 
 
 class ModelInfo(BaseModel):
@@ -202,7 +212,7 @@ class ErrorDetail(BaseModel):
 
 class ErrorInfo(BaseModel):
     code: str = Field(..., description="machine-readable: invalid_request, invalid_json, too_many_posts, "
-                      "text_too_long, too_many_records, body_too_large, unauthorized, not_found, internal_error, ...")
+                      "text_too_long, too_many_records, invalid_records, body_too_large, unauthorized, not_found, internal_error, ...")
     message: str
     limit: Union[int, None] = None
     details: Union[list[ErrorDetail], None] = None
@@ -406,7 +416,7 @@ def create_app(settings: Settings | None = None, *, detector: Detector | None = 
         results = [{"id": p.id, "metadata": p.metadata, **prediction_fields(pred)} for p, pred in zip(body.posts, preds)]
         return _json({"model_id": request.app.state.detector.model_id, "results": results})
 
-    @app.post("/v1/report", dependencies=auth, responses=_ERRORS, tags=["report"],
+    @app.post("/v1/report", response_model=ReportResponse, dependencies=auth, responses=_ERRORS, tags=["report"],
               summary="Takedown-report rows and campaigns from scored records")
     async def report(body: ReportRequest, request: Request) -> Response:
         """Keeps the posts flagged at the model's threshold (or ``min_score``), minus those a
@@ -414,7 +424,7 @@ def create_app(settings: Settings | None = None, *, detector: Detector | None = 
         if len(body.records) > cfg.max_records:
             raise APIError(422, "too_many_records", f"too many records: {len(body.records)} in this request; "
                            f"the limit is {cfg.max_records:,} per request", cfg.max_records)
-        return await anyio.to_thread.run_sync(_report, body)
+        return await anyio.to_thread.run_sync(_report, body, _report_models(request.app))
 
     return app
 
@@ -427,5 +437,28 @@ def prediction_fields(pred: Prediction) -> dict[str, Any]:
     return d
 
 
-def _report(body: ReportRequest) -> Response:
-    raise APIError(501, "not_implemented", "the report library is not available in this version")
+def _report_models(app: FastAPI) -> list[dict[str, Any]]:
+    """Manifests a record may be scored by: the served model and those under models/ (read once)."""
+    if getattr(app.state, "report_models", None) is None:
+        from .report import ReportInputError, known_models
+
+        served = app.state.detector.manifest
+        try:
+            app.state.report_models = [served, *known_models()]
+        except ReportInputError as exc:  # a broken model directory beside the served one
+            log.warning("reports accept only the served model: %s", exc)
+            app.state.report_models = [served]
+    return app.state.report_models
+
+
+def _report(body: ReportRequest, models: list[dict[str, Any]]) -> Response:
+    from .report import ReportInputError, build_report  # the report library loads on first use
+
+    # /v1/score nests the caller's fields under "metadata"; report rows read them at the top level
+    records = [{**r["metadata"], **{k: v for k, v in r.items() if k != "metadata"}}
+               if isinstance(r.get("metadata"), dict) else r for r in body.records]
+    try:
+        rep = build_report(records, min_score=body.min_score, decisions=body.decisions, models=models)
+    except ReportInputError as exc:  # names the record and the field: meant for the client
+        raise APIError(422, "invalid_records", str(exc)) from None
+    return _json(rep.to_dict())
