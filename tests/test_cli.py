@@ -110,15 +110,3 @@ def test_csv_saved_by_excel_with_a_bom(tmp_path, tiny_model_dir):
     out = tmp_path / "out.jsonl"
     assert main(["score", str(src), "-o", str(out), "-m", str(tiny_model_dir), "-q"]) == 0
     assert read_jsonl(out)[0]["id"] == "1"
-
-
-def test_long_files_are_read_in_blocks_without_losing_or_reordering_rows(tmp_path, tiny_model_dir, monkeypatch):
-    from scamdetect.outputs import batch
-
-    monkeypatch.setattr(batch, "_BLOCK", 64)  # blocks far smaller than a line: every boundary case
-    rows = [{"id": i, "text": SCAMS[i % len(SCAMS)]} for i in range(40)]
-    src = tmp_path / "in.jsonl"
-    src.write_text("".join(json.dumps(r) + ("\n\n" if i % 7 == 0 else "\n") for i, r in enumerate(rows)).rstrip("\n"))
-    out = tmp_path / "out.jsonl"
-    assert main(["score", str(src), "-o", str(out), "-m", str(tiny_model_dir), "-q", "-j", "2"]) == 0
-    assert [r["id"] for r in read_jsonl(out)] == list(range(40))
