@@ -19,8 +19,11 @@ def _cmd_score(a: argparse.Namespace) -> int:
     try:
         s = score_file(a.input, a.output, model=a.model, text_field=a.text_field, in_format=a.format,
                        out_format=a.output_format, rejects_path=a.rejects, jobs=a.jobs,
-                       progress=not a.quiet and sys.stderr.isatty())
+                       progress=not a.quiet and sys.stderr.isatty(), resume=a.resume, restart=a.restart,
+                       engine=a.engine, scheduler=a.scheduler)
     except InputError as exc:
+        raise UserError(str(exc)) from None
+    except ImportError as exc:  # an engine whose extra is not installed
         raise UserError(str(exc)) from None
     if not a.quiet:
         print(s.line(), file=sys.stderr)
@@ -172,15 +175,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scamdetect", description="Flag recruitment-scam posts in Indonesian social-media text.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("score", help="score a JSONL or CSV file of posts")
+    s = sub.add_parser("score", help="score a JSONL, CSV or Parquet file of posts")
     s.add_argument("input")
-    s.add_argument("-o", "--output", required=True, help="output file (.jsonl or .csv)")
+    s.add_argument("-o", "--output", required=True, help="output file (.jsonl, .csv or .parquet)")
     s.add_argument("-m", "--model", help="model directory (default: the model shipped in models/)")
     s.add_argument("--text-field", default="text", help="field or column holding the post text (default: text)")
-    s.add_argument("--format", choices=["jsonl", "csv"], help="input format (default: from the extension)")
-    s.add_argument("--output-format", choices=["jsonl", "csv"], help="output format (default: from the extension)")
+    s.add_argument("--format", choices=["jsonl", "csv", "parquet"], help="input format (default: from the extension)")
+    s.add_argument("--output-format", choices=["jsonl", "csv", "parquet"],
+                   help="output format (default: from the extension)")
     s.add_argument("--rejects", help="where malformed rows go (default: OUTPUT.rejects.jsonl)")
-    s.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (default 1)")
+    s.add_argument("-j", "--jobs", type=int, default=1,
+                   help="worker processes, or Dask workers of a local cluster (0: one per CPU core; default 1)")
+    s.add_argument("--resume", action="store_true", help="continue an interrupted run of the same command")
+    s.add_argument("--restart", action="store_true", help="throw away an interrupted run and start over")
+    s.add_argument("--engine", choices=["local", "dask"], default="local",
+                   help="local processes, or a Dask cluster (needs the dask extra)")
+    s.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster of --jobs workers)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     s.set_defaults(func=_cmd_score)
 
