@@ -16,7 +16,7 @@ import logging
 import os
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
-from typing import Any, AsyncIterator, Mapping, Union
+from typing import Any, AsyncIterator, Mapping
 
 import anyio
 import orjson
@@ -24,12 +24,12 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..detector import MAX_CHARS, Detector, Prediction, load
+from .http_schema import ErrorBody, Health, ModelInfo, ReportRequest, ReportResponse, ScoreRequest, ScoreResponse
 from .microbatch import MicroBatcher
 
 log = logging.getLogger("scamdetect.http")
@@ -81,147 +81,6 @@ class Settings:
         return cls(**values)
 
 
-# -- request and response bodies (the OpenAPI schema) -----------------------------------------
-
-class Post(BaseModel):
-    """One post to score."""
-
-    model_config = ConfigDict(extra="forbid")
-    id: Union[StrictStr, StrictInt, None] = Field(None, description="your id for the post, returned as given")
-    text: StrictStr = Field(..., description="the post text", examples=[
-        "Loker CS 🇰🇭 gaji $1200, tiket+visa ditanggung, WA 0812-3456-7890"])
-    metadata: Union[dict[str, Any], None] = Field(
-        None, description="any JSON object (platform, url, account, ...), returned as given")
-
-    @field_validator("text")
-    @classmethod
-    def _text_is_unicode(cls, v: str) -> str:
-        _check_unicode(v)
-        if not v.strip():
-            raise ValueError("empty text")
-        return v
-
-    @field_validator("metadata")
-    @classmethod
-    def _metadata_is_json(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
-        if v is not None:
-            try:  # it goes back out as JSON: refuse now what could not be written then
-                orjson.dumps(v)
-            except TypeError:
-                raise ValueError("metadata holds a string that is not valid Unicode (lone surrogate escape)") from None
-        return v
-
-
-class ScoreRequest(BaseModel):
-    """Posts to score (1 to the server's max_posts)."""
-
-    model_config = ConfigDict(extra="forbid")
-    posts: list[Post] = Field(..., min_length=1, description="the posts, 1 to max_posts of them")
-    top_terms: int = Field(5, ge=0, le=50, description="words that weighed most, listed for flagged posts")
-
-
-class Span(BaseModel):
-    start: int
-    end: int
-    text: str
-
-
-class Reason(BaseModel):
-    rule: str = Field(..., description="rule id")
-    weight: float
-    id: str = Field(..., description="description in Indonesian")
-    en: str = Field(..., description="description in English")
-    spans: list[Span]
-
-
-class Term(BaseModel):
-    term: str
-    weight: float
-
-
-class Entity(BaseModel):
-    model_config = ConfigDict(extra="allow")  # kind-specific fields (currency, period, place, ...)
-    kind: str
-    value: str
-    text: str
-    start: int
-    end: int
-
-
-class ScoredPost(BaseModel):
-    """A post's id and metadata as given, and the fields the library and ``scamdetect score`` add."""
-
-    id: Union[str, int, None]
-    metadata: Union[dict[str, Any], None]
-    score: float = Field(..., description="calibrated probability that the post is a recruitment scam")
-    label: str = Field(..., description="'scam' when score >= threshold, else 'not_scam'")
-    threshold: float
-    model_id: str
-    red_flags: list[str] = Field(..., description="ids of the red-flag rules that matched")
-    reasons: list[Reason]
-    mitigating: list[Reason]
-    terms: list[Term]
-    entities: list[Entity]
-
-
-class ScoreResponse(BaseModel):
-    model_id: str
-    results: list[ScoredPost]
-
-
-class ReportRequest(BaseModel):
-    """Scored records: ``/v1/score`` results with their ``text`` added (``metadata`` fields such as
-    url, account, platform, captured_at are read as the row's own), or rows of ``scamdetect score``."""
-
-    model_config = ConfigDict(extra="forbid")
-    records: list[dict[str, Any]] = Field(..., min_length=1, description="scored records, 1 to max_records")
-    min_score: Union[float, None] = Field(None, ge=0, le=1, description="keep posts at or above this score "
-                                          "(default: each record's model threshold)")
-    decisions: Union[dict[str, str], None] = Field(
-        None, description="review decisions by post id: confirmed, rejected (left out of the report) or pending")
-
-
-class ReportResponse(BaseModel):
-    """The report as ``scamdetect report -o report.json`` writes it."""
-
-    report: dict[str, Any] = Field(..., description="title, selection, models, counts, categories, legal basis")
-    campaigns: list[dict[str, Any]]
-    rows: list[dict[str, Any]] = Field(..., description="one takedown-report row per flagged post")
-
-
-class ModelInfo(BaseModel):
-    """The model's manifest (format, kind, threshold, metrics, training data hash, file checksums)."""
-
-    model_config = ConfigDict(extra="allow")
-    format_version: int
-    kind: str
-    model_id: Union[str, None] = None
-    threshold: Union[float, None] = None
-
-
-class Health(BaseModel):
-    status: str
-    model_id: str
-    version: str
-
-
-class ErrorDetail(BaseModel):
-    loc: list[Union[str, int]]
-    msg: str
-
-
-class ErrorInfo(BaseModel):
-    code: str = Field(..., description="machine-readable: invalid_request, invalid_json, too_many_posts, "
-                      "text_too_long, too_many_records, invalid_records, body_too_large, unauthorized, not_found, internal_error, ...")
-    message: str
-    limit: Union[int, None] = None
-    details: Union[list[ErrorDetail], None] = None
-
-
-class ErrorBody(BaseModel):
-    error: ErrorInfo
-
-
 # -- errors: a JSON body with a code and a message; never a traceback --------------------------
 
 class APIError(Exception):
@@ -259,6 +118,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         if errors and errors[0].get("type") == "json_invalid":
             at = errors[0].get("loc", ())[-1]
             return _error_response(422, "invalid_json", f"request body is not valid JSON (error at character {at})")
+        if errors and tuple(errors[0].get("loc", ())) == ("body",):
+            return _error_response(422, "invalid_request", "the request body must be a JSON object "
+                                   "(Content-Type: application/json)")
         details = [{"loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
                     "msg": str(e.get("msg", "invalid")).removeprefix("Value error, ")} for e in errors]
         first = details[0] if details else {"loc": [], "msg": "invalid request"}
@@ -336,13 +198,6 @@ class BodyLimit:
 
 async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
-
-
-def _check_unicode(text: str) -> None:
-    try:  # JSON "\ud800" escapes decode to lone surrogates, which no output can hold
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("text is not valid Unicode (lone surrogate escape)") from None
 
 
 def _json(content: Any) -> Response:
