@@ -1,11 +1,16 @@
-"""End-to-end scoring speed: `scamdetect score` (file in, file out, with reasons and entities) against
-a plain scikit-learn word + char TF-IDF pipeline on the same posts, in one run.
+"""End-to-end batch scoring: posts/s and peak memory of `scamdetect score` (file in, file out, with
+reasons and entities) in one process, with --jobs 2 and on a local Dask cluster, next to a plain
+pandas + scikit-learn word + char TF-IDF loop on the same posts, in one run.
 
-    python bench/bench_score.py            # 100,000 posts
-    python bench/bench_score.py -n 20000   # quicker
+    python bench/bench_score.py                       # 100,000 posts, every run
+    python bench/bench_score.py -n 1000000            # the real run
+    python bench/bench_score.py -n 20000 --runs j1 j2 # quicker
 
-Prints posts/s for each, and the ratio. The plain pipeline is fitted on the corpus training split;
-it reads the same JSONL, scores it and writes scores only (no reasons, no entities).
+Each run is a separate process tree, watched every 0.2 s: peak RSS is the largest sum of resident
+memory over the tree (parent and workers); peak PSS shares the pages that forked workers have in
+common fairly among them, and is the better figure for "how much memory does this take".
+The plain loop is fitted on the corpus training split; it reads the same JSONL in chunks with
+pandas, scores it and writes scores only (no reasons, no entities).
 """
 
 from __future__ import annotations
@@ -20,69 +25,106 @@ import time
 from pathlib import Path
 
 import numpy as np
-import orjson
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from posts import write_jsonl  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+RUNS = {
+    "j1": ("scamdetect score (1 process)", ["-j", "1"]),
+    "j2": ("scamdetect score --jobs 2", ["-j", "2"]),
+    "dask": ("scamdetect score --engine dask (local, 2 workers)", ["--engine", "dask", "-j", "2"]),
+}
+PLAIN = "plain pandas + sklearn word+char TF-IDF loop"
+
+_PLAIN_CODE = r"""
+import sys, pandas as pd
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, make_pipeline
+from scamdetect.data.loaders import load_rows
+
+rows = [r for r in load_rows(["corpus"]) if r["split"] == "train"]
+features = FeatureUnion([
+    ("word", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)),
+    ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)),
+])
+pipe = make_pipeline(features, LogisticRegression(C=8, max_iter=2000, class_weight="balanced"))
+pipe.fit([r["text"] for r in rows], [r["label"] for r in rows])
+print("ready", flush=True)
+sys.stdin.readline()  # the clock starts here, after fitting
+with open(sys.argv[2], "w") as out:
+    for chunk in pd.read_json(sys.argv[1], lines=True, chunksize=10000, dtype=False):
+        chunk["score"] = pipe.predict_proba(chunk["text"].tolist())[:, 1]
+        chunk.to_json(out, orient="records", lines=True, force_ascii=False)
+"""
 
 
-def plain_pipeline():  # type: ignore[no-untyped-def]
-    """Word (1-2) + char_wb (2-5) TF-IDF and logistic regression, as a scikit-learn user would write it."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import FeatureUnion, make_pipeline
-
-    from scamdetect.data.loaders import load_rows
-
-    rows = [r for r in load_rows(["corpus"]) if r["split"] == "train"]
-    features = FeatureUnion([
-        ("word", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)),
-        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)),
-    ])
-    pipe = make_pipeline(features, LogisticRegression(C=8, max_iter=2000, class_weight="balanced"))
-    return pipe.fit([r["text"] for r in rows], [r["label"] for r in rows])
+def _tree_memory(proc: psutil.Process) -> tuple[int, int]:
+    rss = pss = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            info = p.memory_full_info()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        rss += info.rss
+        pss += getattr(info, "pss", info.rss)
+    return rss, pss
 
 
-def run_plain(pipe, src: Path, dst: Path, batch: int = 1000) -> float:  # type: ignore[no-untyped-def]
+def watch(cmd: list[str], stdin_go: bool = False) -> tuple[float, int, int]:
+    """Run ``cmd``; return (seconds, peak RSS, peak PSS) of its process tree."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE if stdin_go else None,
+                            stdout=subprocess.PIPE if stdin_go else None, text=True)
+    ps = psutil.Process(proc.pid)
+    if stdin_go:  # wait for the model to be fitted, then start the clock
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        proc.stdin.write("go\n")  # type: ignore[union-attr]
+        proc.stdin.flush()  # type: ignore[union-attr]
     start = time.perf_counter()
-    with src.open("rb") as fin, dst.open("wb") as fout:
-        lines = fin.readlines()
-        for k in range(0, len(lines), batch):
-            recs = [orjson.loads(x) for x in lines[k:k + batch]]
-            p = pipe.predict_proba([r["text"] for r in recs])[:, 1]
-            for r, s in zip(recs, p):
-                r["score"] = float(s)
-                fout.write(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE))
-    return time.perf_counter() - start
-
-
-def run_cli(src: Path, dst: Path, jobs: int) -> float:
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "scamdetect.cli", "score", str(src), "-o", str(dst), "-j", str(jobs), "-q"],
-                   check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    return time.perf_counter() - start
+    peak_rss = peak_pss = 0
+    while proc.poll() is None:
+        rss, pss = _tree_memory(ps)
+        peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
+        time.sleep(0.2)
+    seconds = time.perf_counter() - start
+    if proc.returncode:
+        raise SystemExit(f"{cmd} failed with exit code {proc.returncode}")
+    return seconds, peak_rss, peak_pss
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-n", type=int, default=100_000, help="posts to generate")
-    ap.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--runs", nargs="+", choices=[*RUNS, "plain"], default=[*RUNS, "plain"])
+    ap.add_argument("--dir", help="where the generated posts and outputs go (default: a temporary folder)")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         src = write_jsonl(Path(tmp) / "posts.jsonl", args.n)
-        lengths = [len(json.loads(x)["text"]) for x in src.open()][:5000]
-        print(f"{args.n:,} posts, mean {np.mean(lengths):.0f} characters, {os.cpu_count()} CPU cores")
+        lengths = [len(json.loads(x)["text"]) for _, x in zip(range(5000), src.open())]
+        print(f"{args.n:,} posts ({src.stat().st_size / 1e6:,.0f} MB), mean {np.mean(lengths):.0f} characters, "
+              f"{os.cpu_count()} CPU cores")
         results = {}
-        for jobs in args.jobs:
-            results[f"scamdetect score --jobs {jobs}"] = args.n / run_cli(src, Path(tmp) / f"out{jobs}.jsonl", jobs)
-        print("fitting the plain word+char TF-IDF pipeline on the training split ...", file=sys.stderr)
-        pipe = plain_pipeline()
-        results["plain sklearn word+char TF-IDF (1 process)"] = args.n / run_plain(pipe, src, Path(tmp) / "plain.jsonl")
-    base = results["plain sklearn word+char TF-IDF (1 process)"]
-    for name, rate in results.items():
-        print(f"{name:<46} {rate:>9,.0f} posts/s   {rate / base:5.1f}x plain")
+        for run in args.runs:
+            out = Path(tmp) / f"out-{run}.jsonl"
+            if run == "plain":
+                name = PLAIN
+                secs, rss, pss = watch([sys.executable, "-c", _PLAIN_CODE, str(src), str(out)], stdin_go=True)
+            else:
+                name, flags = RUNS[run]
+                secs, rss, pss = watch([sys.executable, "-m", "scamdetect.cli", "score", str(src), "-o", str(out),
+                                        "-q", *flags])
+            results[name] = (args.n / secs, rss, pss)
+            print(f"{name:<52} {args.n / secs:>9,.0f} posts/s  peak RSS {rss / 2**20:6,.0f} MiB  "
+                  f"PSS {pss / 2**20:6,.0f} MiB", flush=True)
+            out.unlink()
+        if PLAIN in results:
+            base = results[PLAIN][0]
+            print("\nrelative to the plain loop:")
+            for name, (rate, _, _) in results.items():
+                print(f"  {name:<52} {rate / base:5.1f}x")
 
 
 if __name__ == "__main__":
