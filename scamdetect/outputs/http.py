@@ -20,10 +20,9 @@ from typing import Any, AsyncIterator, Mapping
 
 import anyio
 import orjson
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from fastapi.security import APIKeyHeader
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -196,6 +195,43 @@ class BodyLimit:
         await resp({"type": "http"}, _no_receive, send)
 
 
+class APIKeyGuard:
+    """ASGI middleware: requests under ``prefix`` need ``key`` in the X-API-Key header (401 if not)."""
+
+    def __init__(self, app: ASGIApp, key: str, prefix: str):
+        self.app, self.prefix = app, prefix
+        self.key = key.encode("utf-8", "surrogateescape")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+            given = next((v for k, v in scope["headers"] if k == b"x-api-key"), None)
+            # compare_digest on bytes: constant time whatever the input, no TypeError on non-ASCII
+            if given is None or not hmac.compare_digest(given, self.key):
+                resp = _error_response(401, "unauthorized", f"missing or wrong API key (header {API_KEY_HEADER})",
+                                       headers={"WWW-Authenticate": API_KEY_HEADER})
+                await resp(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _document_key(app: FastAPI) -> None:
+    """Show the API key in the OpenAPI schema (the guard is middleware, not a dependency)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "APIKey": {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}}
+            for path, ops in schema["paths"].items():
+                if path.startswith("/v1/"):
+                    for op in ops.values():
+                        op["security"] = [{"APIKey": []}]
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
 
@@ -234,28 +270,20 @@ def create_app(settings: Settings | None = None, *, detector: Detector | None = 
     app.state.settings = cfg
     _install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=cfg.max_body_bytes)
-
-    key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
-                              description="required when the server has SCAMDETECT_API_KEY set")
-    expected = cfg.api_key.encode("utf-8", "surrogateescape") if cfg.api_key else None
-
-    async def require_key(given: str | None = Depends(key_header)) -> None:
-        # compare_digest on bytes: constant time, and no TypeError on non-ASCII input
-        if expected is not None and (given is None or not hmac.compare_digest(given.encode("utf-8"), expected)):
-            raise APIError(401, "unauthorized", f"missing or wrong API key (header {API_KEY_HEADER})")
-
-    auth = [Depends(require_key)]
+    if cfg.api_key:  # added last, so it runs first: no body is read for a caller without the key
+        app.add_middleware(APIKeyGuard, key=cfg.api_key, prefix="/v1/")
+        _document_key(app)
 
     @app.get("/health", response_model=Health, tags=["service"], summary="Liveness and the model in use")
     async def health(request: Request) -> Response:
         return _json({"status": "ok", "model_id": request.app.state.detector.model_id, "version": __version__})
 
-    @app.get("/v1/model", response_model=ModelInfo, dependencies=auth, responses=_ERRORS, tags=["model"],
+    @app.get("/v1/model", response_model=ModelInfo, responses=_ERRORS, tags=["model"],
              summary="The model's manifest")
     async def model_info(request: Request) -> Response:
         return _json(request.app.state.detector.manifest)
 
-    @app.post("/v1/score", response_model=ScoreResponse, dependencies=auth, responses=_ERRORS, tags=["score"],
+    @app.post("/v1/score", response_model=ScoreResponse, responses=_ERRORS, tags=["score"],
               summary="Score 1 to max_posts posts")
     async def score(body: ScoreRequest, request: Request) -> Response:
         """Score, label, reasons (rule hits with spans), mitigating signs, the words that weighed
@@ -271,7 +299,7 @@ def create_app(settings: Settings | None = None, *, detector: Detector | None = 
         results = [{"id": p.id, "metadata": p.metadata, **prediction_fields(pred)} for p, pred in zip(body.posts, preds)]
         return _json({"model_id": request.app.state.detector.model_id, "results": results})
 
-    @app.post("/v1/report", response_model=ReportResponse, dependencies=auth, responses=_ERRORS, tags=["report"],
+    @app.post("/v1/report", response_model=ReportResponse, responses=_ERRORS, tags=["report"],
               summary="Takedown-report rows and campaigns from scored records")
     async def report(body: ReportRequest, request: Request) -> Response:
         """Keeps the posts flagged at the model's threshold (or ``min_score``), minus those a
