@@ -39,9 +39,9 @@ def load_classifier(path: str | Path) -> tuple[Any, RuleSet, dict[str, Any]]:
     try:
         rules = RuleSet(rules_from_yaml(files[RULES_FILE].decode("utf-8"), f"{path}/{RULES_FILE}"))
         if manifest["kind"] == "transformer":  # imports torch: only for such a model
-            from .transformer import from_files
+            from .transformer import configure, from_files
 
-            return from_files(files, manifest["params"]), rules, manifest
+            return configure(from_files(files, manifest["params"]), manifest), rules, manifest
         if manifest["kind"] == "cascade":
             from .cascade import load_cascade
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -264,3 +265,20 @@ def from_files(files: dict[str, bytes], params: dict[str, Any]) -> TransformerMo
         a, b, threshold = (float(v) for v in z["scalars"])
     return TransformerModel(net.eval(), tokenize, pad_id, int(params["max_length"]), (a, b), threshold,
                             int(params.get("batch_size", 32)), params.get("threads"))
+
+
+def configure(model: TransformerModel, manifest: dict[str, Any]) -> TransformerModel:
+    """Apply the scoring settings from the environment: $SCAMDETECT_THREADS (torch / onnxruntime
+    threads) and $SCAMDETECT_BACKEND (``torch``, the default, or ``onnx``: the int8 ONNX export,
+    built once and cached in $SCAMDETECT_CACHE)."""
+    threads = os.environ.get("SCAMDETECT_THREADS")
+    if threads:
+        model.threads = int(threads)
+    backend = os.environ.get("SCAMDETECT_BACKEND", "torch")
+    if backend == "onnx":
+        from .onnx_export import use_onnx
+
+        use_onnx(model, manifest, model.threads)
+    elif backend != "torch":
+        raise ValueError(f"SCAMDETECT_BACKEND must be torch or onnx, not {backend!r}")
+    return model
