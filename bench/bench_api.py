@@ -202,8 +202,9 @@ async def run_level(host: str, port: int, requests: list[bytes], n: int, concurr
     seconds = time.perf_counter() - start
     lat = sorted(x * 1000 for x in latencies)
     q = statistics.quantiles(lat, n=100, method="inclusive") if len(lat) > 1 else [lat[0] if lat else 0.0] * 99
-    return Level(concurrency, sent, sum(kinds.values()), seconds, sent / seconds if seconds else 0.0,
-                 q[49], q[89], q[98], lat[-1] if lat else 0.0, kinds)
+    return Level(concurrency, requests=sent, errors=sum(kinds.values()), seconds=seconds,
+                 rps=sent / seconds if seconds else 0.0, p50_ms=q[49], p90_ms=q[89], p99_ms=q[98],
+                 max_ms=lat[-1] if lat else 0.0, error_kinds=kinds)
 
 
 def build_requests(host: str, n: int, api_key: str | None) -> list[bytes]:
@@ -241,6 +242,10 @@ def main() -> None:
         host, port = parts.hostname or "", parts.port or 80
         if host not in LOCAL:
             ap.error("--url must point at this machine (127.0.0.1, localhost or ::1)")
+        try:
+            socket.create_connection((host, port), timeout=2).close()
+        except OSError as exc:
+            raise SystemExit(f"no server at {a.url} ({exc})") from None
     else:
         host, port = "127.0.0.1", free_port()
         proc = start_server(port, a.workers, a.model, a.api_key)

@@ -134,7 +134,7 @@ def test_report_from_scored_items(client: Any) -> None:
     r = client.post("/v1/report", json={"records": recs})
     assert r.status_code == 200, r.text
     rep = r.json()
-    assert set(rep) == {"report", "campaigns", "rows"}
+    assert {"report", "campaigns", "rows"} <= set(rep)
     ids = {row["id"] for row in rep["rows"]}
     assert ids == {x["id"] for x in recs if x["label"] == "scam"} and "p3" not in ids
     p1 = next(row for row in rep["rows"] if row["id"] == "p1")

@@ -11,6 +11,8 @@ process of ``serve --workers N`` reads the same ones. Needs the ``api`` extra (F
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import hmac
 import logging
 import os
@@ -48,11 +50,13 @@ class Settings:
     max_records: int = 10_000         # SCAMDETECT_API_MAX_RECORDS: scored records per /v1/report request
     max_body_bytes: int = 16 << 20    # SCAMDETECT_API_MAX_BODY_BYTES: request body
     max_batch: int = 64               # SCAMDETECT_API_MAX_BATCH: posts of concurrent requests scored together
+    gc_freeze_seconds: int = 10       # SCAMDETECT_API_GC_FREEZE_SECONDS: see _freeze_gc (0: never)
 
     def __post_init__(self) -> None:
-        for f in ("max_posts", "max_chars", "max_records", "max_body_bytes", "max_batch"):
-            if not isinstance(getattr(self, f), int) or getattr(self, f) < 1:
-                raise ValueError(f"setting {f} must be a positive integer, got {getattr(self, f)!r}")
+        for f in ("max_posts", "max_chars", "max_records", "max_body_bytes", "max_batch", "gc_freeze_seconds"):
+            low = 0 if f == "gc_freeze_seconds" else 1
+            if not isinstance(getattr(self, f), int) or getattr(self, f) < low:
+                raise ValueError(f"setting {f} must be an integer of at least {low}, got {getattr(self, f)!r}")
         if self.max_chars > MAX_CHARS:  # the detector would silently cut longer posts
             raise ValueError(f"setting max_chars cannot exceed {MAX_CHARS}, the detector's limit per post")
         if self.api_key is not None and not self.api_key.strip():
@@ -256,9 +260,12 @@ def create_app(settings: Settings | None = None, *, detector: Detector | None = 
         app.state.scorer = MicroBatcher(det, cfg.max_batch)
         log.info("model %s loaded; limits: %d posts, %d chars, %d bytes", det.model_id, cfg.max_posts,
                  cfg.max_chars, cfg.max_body_bytes)
+        freezer = asyncio.create_task(_freeze_gc(cfg.gc_freeze_seconds)) if cfg.gc_freeze_seconds else None
         try:
             yield
         finally:
+            if freezer is not None:
+                freezer.cancel()
             app.state.scorer.close()
 
     app = FastAPI(
@@ -310,6 +317,24 @@ def create_app(settings: Settings | None = None, *, detector: Detector | None = 
         return await anyio.to_thread.run_sync(_report, body, _report_models(request.app))
 
     return app
+
+
+async def _freeze_gc(seconds: int) -> None:
+    """Move what survived so far (modules, the model, the detector's caches) out of the garbage
+    collector's sight, at start-up and then every ``seconds``.
+
+    A full collection walks every object the process holds; on the 2-core development machine
+    that paused the server for 35 ms (up to 140 ms before the first freeze) a few times per 8,000
+    requests, which alone breaks a 50 ms p99. Frozen objects are still freed when their last
+    reference goes; only cyclic garbage that is frozen stays. Serving makes about one such object
+    per 3 requests, all of it collected in the youngest generation (none reached the oldest in
+    the measurements), and the young generations are collected before each freeze.
+    """
+    gc.collect()
+    while True:
+        gc.freeze()
+        await asyncio.sleep(seconds)
+        gc.collect(1)  # young generations only: a few milliseconds, not a full pass
 
 
 def prediction_fields(pred: Prediction) -> dict[str, Any]:

@@ -123,6 +123,8 @@ class ReportRequest(BaseModel):
 class ReportResponse(BaseModel):
     """The report as ``scamdetect report -o report.json`` writes it."""
 
+    model_config = ConfigDict(extra="allow")  # Report.to_dict() may grow
+
     report: dict[str, Any] = Field(..., description="title, selection, models, counts, categories, legal basis")
     campaigns: list[dict[str, Any]]
     rows: list[dict[str, Any]] = Field(..., description="one takedown-report row per flagged post")
