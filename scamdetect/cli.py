@@ -248,7 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help="serve the HTTP API (needs the api extra)",
                         description="Serve the HTTP API. API key and limits come from the environment: "
                                     "SCAMDETECT_API_KEY, SCAMDETECT_API_MAX_POSTS, SCAMDETECT_API_MAX_CHARS, "
-                                    "SCAMDETECT_API_MAX_RECORDS, SCAMDETECT_API_MAX_BODY_BYTES, SCAMDETECT_API_MAX_BATCH.")
+                                    "SCAMDETECT_API_MAX_RECORDS, SCAMDETECT_API_MAX_BODY_BYTES, SCAMDETECT_API_MAX_BATCH, "
+                                    "SCAMDETECT_API_GC_FREEZE_SECONDS.")
     sv.add_argument("-m", "--model", help="model directory (default: $SCAMDETECT_MODEL, else the shipped model)")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     sv.add_argument("--port", type=int, default=8000, help="port (default 8000)")

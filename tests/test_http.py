@@ -295,6 +295,7 @@ def test_settings_from_env() -> None:
                            "SCAMDETECT_API_MAX_BODY_BYTES": "", "OTHER": "x"})
     assert (s.api_key, s.max_posts, s.model, s.max_body_bytes) == ("k", 1000, "/m", Settings().max_body_bytes)
     assert Settings.from_env({"SCAMDETECT_MODEL": "/m"}, model="/other").model == "/other"
+    assert Settings.from_env({"SCAMDETECT_API_GC_FREEZE_SECONDS": "0"}).gc_freeze_seconds == 0  # 0: never
 
 
 @pytest.mark.parametrize("env, words", [
@@ -302,6 +303,7 @@ def test_settings_from_env() -> None:
     ({"SCAMDETECT_API_MAX_CHARS": "0"}, "max_chars"),
     ({"SCAMDETECT_API_MAX_CHARS": str(MAX_CHARS + 1)}, "cannot exceed"),
     ({"SCAMDETECT_API_KEY": "   "}, "api_key is empty"),
+    ({"SCAMDETECT_API_GC_FREEZE_SECONDS": "-1"}, "gc_freeze_seconds"),
 ])
 def test_bad_settings(env: dict[str, str], words: str) -> None:
     with pytest.raises(ValueError, match=words):
