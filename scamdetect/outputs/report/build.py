@@ -21,16 +21,17 @@ class Report:
 
     rows: list[dict[str, Any]]
     campaigns: list[dict[str, Any]]
+    accounts: list[dict[str, Any]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: {"report": metadata, "campaigns": [...], "rows": [...]}."""
-        return {"report": self.meta, "campaigns": self.campaigns, "rows": self.rows}
+        """JSON-ready: {"report": metadata, "campaigns": [...], "accounts": [...], "rows": [...]}."""
+        return {"report": self.meta, "campaigns": self.campaigns, "accounts": self.accounts, "rows": self.rows}
 
     def summary_line(self) -> str:
         c = self.meta["counts"]
         return (f"read {c['read']}, flagged {c['flagged']}, rejected by review {c['rejected_by_review']}; "
-                f"report: {c['rows']} posts ({c['incomplete']} incomplete) in {c['campaigns']} campaigns "
+                f"report: {c['rows']} posts ({c['incomplete']} incomplete) from {c['accounts']} accounts in {c['campaigns']} campaigns "
                 f"({c['multi_post_campaigns']} with more than one post)")
 
 
@@ -96,7 +97,7 @@ def build_report(records: Iterable[Mapping[str, Any]], *, min_score: float | Non
                  near_duplicate: float | None = camp.NEAR_DUP_JACCARD, legal: Mapping[str, Any] | None = None,
                  screenshot_dir: str | Path | None = None, source: str = "", jobs: int = 1) -> Report:
     """Keep the posts flagged at their model's threshold (or ``min_score``), drop those a reviewer
-    rejected, and group the rest into campaigns.
+    rejected, and group the rest into campaigns and by account.
 
     ``records`` are rows as ``scamdetect score`` writes them. ``models`` are the manifests of the
     models a row may be scored by (default: every model under models/); a row scored by another
@@ -143,7 +144,9 @@ def build_report(records: Iterable[Mapping[str, Any]], *, min_score: float | Non
     groups = camp.group(rows, near_duplicate, jobs=jobs)
     campaigns = camp.summarise(rows, groups)
     order = {c["campaign_id"]: k for k, c in enumerate(campaigns)}
-    rows.sort(key=lambda r: (order[r["campaign_id"]], -r["score"], r["id"]))
+    # within a campaign, each account's posts together
+    rows.sort(key=lambda r: (order[r["campaign_id"]], r["platform"], r["account"].lower(), -r["score"], r["id"]))
+    accounts = camp.summarise_accounts(rows)
     used = sorted({k for c in legal["categories"].values() for k in c["legal_basis"]})
     status = {s: sum(r["review_status"] == s for r in rows) for s in ("confirmed", "pending")}
     meta = {
@@ -156,13 +159,13 @@ def build_report(records: Iterable[Mapping[str, Any]], *, min_score: float | Non
         "near_duplicate_jaccard": near_duplicate,
         "counts": {"read": read, "flagged": read - below, "below_threshold": below, "rejected_by_review": rejected,
                    "rows": len(rows), **status, "incomplete": sum(not r["complete"] for r in rows),
-                   "campaigns": len(campaigns), "multi_post_campaigns": sum(c["posts"] > 1 for c in campaigns),
+                   "accounts": len(accounts), "campaigns": len(campaigns), "multi_post_campaigns": sum(c["posts"] > 1 for c in campaigns),
                    "decisions": len(decided), "decisions_unmatched": len(set(decided) - set(seen))},
         "categories": {k: {"label": v["label"], "en": v["en"]} for k, v in legal["categories"].items()},
         "legal_basis": {legal["legal_basis"][k]["short"]: legal["legal_basis"][k]["text"] for k in used},
         "scamdetect_version": _package_version(),
     }
-    return Report(rows, campaigns, meta)
+    return Report(rows, campaigns, accounts, meta)
 
 
 def _package_version() -> str:

@@ -1,9 +1,9 @@
-"""Campaigns: flagged posts joined by the same account, near-duplicate text or a shared contact.
+"""Campaigns: flagged posts joined by near-duplicate text or a shared contact; and accounts.
 
 Recruiters copy one template across many accounts and change little but the number. Posts are
-joined (union-find) when they come from the same account, when their word shingles (the same
-normalised shingles the corpus splits use) overlap above a Jaccard threshold, found with MinHash
-LSH and verified exactly, or when they share a phone number, a Telegram handle or a bank account.
+joined (union-find) when their word shingles (the same normalised shingles the corpus splits use)
+overlap above a Jaccard threshold, found with MinHash LSH and verified exactly, or when they share
+a phone number, a Telegram handle or a bank account. Accounts get their own summary.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ from __future__ import annotations
 import multiprocessing as mp
 import re
 import sys
+import zlib
 from collections import Counter, defaultdict
 from typing import Any, Sequence
 
 NEAR_DUP_JACCARD = 0.7  # lower than the split's 0.8: a campaign's copies differ in numbers and names
+COPY_JACCARD = 0.8  # a copy of a post: compared through the post it copies, never indexed itself
 NUM_PERM = 64  # candidates are verified on the exact shingles, so a short signature is enough
 SHARED_KINDS = {"phones": "phone", "telegram_handles": "telegram", "bank_accounts": "bank_account"}
 _PARALLEL_FROM = 4000  # below this, starting worker processes costs more than it saves
@@ -39,13 +41,45 @@ class _UnionFind:
         return True
 
 
-def _shingle_all(texts: Sequence[str], jobs: int) -> list[set[str]]:
+def _as_int(x: int) -> int:
+    return x
+
+
+_TEMPLATE: list[Any] = []
+
+
+def _template() -> Any:
+    """One MinHash whose permutations every post's copy reuses (creating them is the slow part)."""
+    if not _TEMPLATE:
+        from datasketch import MinHash
+
+        _TEMPLATE.append(MinHash(num_perm=NUM_PERM, seed=1, hashfunc=_as_int))
+    return _TEMPLATE[0]
+
+
+def signature(text: str) -> tuple[frozenset[int], Any]:
+    """A post's shingles (as 32-bit CRCs: exact Jaccard on them, cheap to pass between processes)
+    and their MinHash values (None for a post with no words)."""
     from ...data.splits import shingles
 
+    sh = frozenset(zlib.crc32(x.encode()) for x in shingles(text))
+    if not sh:
+        return sh, None
+    m = _template()  # one object reused: copying it per post costs more than hashing the post
+    m.clear()
+    m.update_batch(sh)
+    return sh, m.hashvalues.copy()
+
+
+def _signatures(texts: Sequence[str], jobs: int) -> list[tuple[frozenset[int], Any]]:
     if jobs > 1 and len(texts) >= _PARALLEL_FROM and "fork" in mp.get_all_start_methods() and sys.platform != "darwin":
         with mp.get_context("fork").Pool(jobs) as pool:
-            return pool.map(shingles, texts, chunksize=max(1, len(texts) // (jobs * 8)))
-    return [shingles(t) for t in texts]
+            return pool.map(signature, texts, chunksize=max(1, len(texts) // (jobs * 8)))
+    return [signature(t) for t in texts]
+
+
+def _jaccard(a: frozenset[int], b: frozenset[int]) -> float:
+    return len(a & b) / len(a | b)
 
 
 def _bank_key(value: str) -> str:
@@ -54,7 +88,11 @@ def _bank_key(value: str) -> str:
 
 def group(rows: Sequence[dict[str, Any]], threshold: float | None = NEAR_DUP_JACCARD,
           jobs: int = 1) -> list[list[int]]:
-    """Campaigns as lists of row indices; each row's ``linked_by`` says what joined it to others."""
+    """Campaigns as lists of row indices; each row's ``linked_by`` says what joined it to others.
+
+    Accounts are not an edge: one account posting two unrelated ads (or a handle reused on two
+    platforms) would chain unrelated campaigns into one. Accounts are summarised on their own.
+    """
     n = len(rows)
     uf = _UnionFind(n)
     links: list[set[str]] = [set() for _ in range(n)]
@@ -66,39 +104,47 @@ def group(rows: Sequence[dict[str, Any]], threshold: float | None = NEAR_DUP_JAC
 
     first_of: dict[tuple[str, str], int] = {}
     for i, r in enumerate(rows):
-        keys = [("account", f"{r['platform']}:{r['account'].lower()}")] if r["account"] else []
         for field, kind in SHARED_KINDS.items():
-            keys += [(kind, _bank_key(v) if kind == "bank_account" else v) for v in r[field]]
-        for key in keys:
-            j = first_of.setdefault(key, i)
-            if j != i:
-                join(j, i, "same_account" if key[0] == "account" else f"shared_{key[0]}")
-    if threshold is not None:  # None: contacts and accounts only
+            for v in r[field]:
+                j = first_of.setdefault((kind, _bank_key(v) if kind == "bank_account" else v), i)
+                if j != i:
+                    join(j, i, f"shared_{kind}")
+    if threshold is not None:  # None: contacts only
         # imported here: datasketch takes longer to import than a small report takes to build
-        from datasketch import MinHash, MinHashLSH
+        from datasketch import LeanMinHash, MinHashLSH
 
-        from ...data.splits import jaccard
-
-        sh = _shingle_all([r["text"] for r in rows], jobs)
+        scheme = _template().scheme
+        sigs = _signatures([r["text"] for r in rows], jobs)
         lsh = MinHashLSH(threshold=max(0.3, threshold - 0.2), num_perm=NUM_PERM)  # generous: verified below
-        seen: dict[frozenset[str], int] = {}
-        todo = []
-        for i, s in enumerate(sh):
-            if not s:
+        seen: dict[frozenset[int], int] = {}
+        # A post that nearly copies an indexed one is kept beside it, not indexed: hundreds of
+        # copies of one template would otherwise fill the same LSH buckets and every query with them.
+        copies: dict[int, list[int]] = {}
+        for i, (sh, hv) in enumerate(sigs):
+            if hv is None:
                 continue
-            key = frozenset(s)
-            if key in seen:  # the same text again: no signature needed
-                join(seen[key], i, "near_duplicate_text")
-            else:
-                seen[key] = i
-                todo.append(i)
-        sigs = MinHash.generator([[x.encode() for x in sh[i]] for i in todo], num_perm=NUM_PERM, seed=1)
-        for i, m in zip(todo, sigs):
+            if sh in seen:  # the same words again: no index lookup needed
+                join(seen[sh], i, "near_duplicate_text")
+                continue
+            seen[sh] = i
+            m = LeanMinHash(seed=1, hashvalues=hv, scheme=scheme)
+            copy_of = -1
             for j in lsh.query(m):
-                # a pair already in one campaign needs no exact check
-                if uf.find(i) != uf.find(j) and jaccard(sh[i], sh[j]) >= threshold:
+                if uf.find(i) == uf.find(j):  # a pair already in one campaign needs no exact check
+                    continue
+                jac = _jaccard(sh, sigs[j][0])
+                if jac >= threshold:
                     join(j, i, "near_duplicate_text")
-            lsh.insert(i, m, check_duplication=False)
+                    copy_of = j if jac >= COPY_JACCARD and copy_of < 0 else copy_of
+                    continue
+                for c in copies.get(j, ()):  # j's copies were not indexed: they may be closer to i
+                    if uf.find(i) != uf.find(c) and _jaccard(sh, sigs[c][0]) >= threshold:
+                        join(c, i, "near_duplicate_text")
+                        break
+            if copy_of >= 0:
+                copies.setdefault(copy_of, []).append(i)
+            else:
+                lsh.insert(i, m, check_duplication=False)
     members: dict[int, list[int]] = defaultdict(list)
     for i in range(n):
         members[uf.find(i)].append(i)
@@ -148,3 +194,30 @@ def summarise(rows: Sequence[dict[str, Any]], groups: list[list[int]]) -> list[d
         for i in c.pop("_members"):
             rows[i]["campaign_id"] = c["campaign_id"]
     return summaries
+
+
+def summarise_accounts(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One summary per (platform, account) that posted a flagged post, most posts first."""
+    by: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if r["account"]:
+            by[(r["platform"], r["account"].lower())].append(r)
+    out = []
+    for (platform, _), members in by.items():
+        times = [t for r in members for t in _seen(r)]
+        out.append({
+            "platform": platform,
+            "account": members[0]["account"],
+            "account_url": next((r["account_url"] for r in members if r["account_url"]), ""),
+            "posts": len(members),
+            "campaigns": sorted({r["campaign_id"] for r in members}),
+            "first_seen": min(times) if times else "",
+            "last_seen": max(times) if times else "",
+            "max_score": max(r["score"] for r in members),
+            "phones": sorted({v for r in members for v in r["phones"]}),
+            "telegram_handles": sorted({v for r in members for v in r["telegram_handles"]}),
+            "bank_accounts": sorted({v for r in members for v in r["bank_accounts"]}),
+            "post_ids": [r["id"] for r in members],
+        })
+    out.sort(key=lambda a: (-a["posts"], a["platform"], a["account"].lower()))
+    return out

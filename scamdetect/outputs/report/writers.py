@@ -30,6 +30,8 @@ COLUMNS = ("id", "campaign_id", "review_status", "reviewer", "review_note", "com
 CAMPAIGN_COLUMNS = ("campaign_id", "posts", "account_count", "accounts", "platforms", "shared_phones",
                     "shared_telegram_handles", "shared_bank_accounts", "first_seen", "last_seen", "max_score",
                     "categories", "top_red_flags", "linked_by", "incomplete_posts", "post_ids")
+ACCOUNT_COLUMNS = ("platform", "account", "account_url", "posts", "campaigns", "first_seen", "last_seen", "max_score",
+                   "phones", "telegram_handles", "bank_accounts", "post_ids")
 SEP = " | "
 _XLSX_MAX = 32_767  # characters a spreadsheet cell holds
 # Values a spreadsheet could run as a formula; plain phone numbers and handles are left alone.
@@ -114,7 +116,8 @@ def _sheet_title(name: str, taken: set[str]) -> str:
 
 
 def write_xlsx(report: Report, path: Path) -> None:
-    """A Summary sheet (report details, counts, legal basis, campaigns) and one sheet per platform."""
+    """A Summary sheet (report details, counts, legal basis, campaigns), an Accounts sheet and one
+    sheet of posts per platform."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -128,6 +131,8 @@ def write_xlsx(report: Report, path: Path) -> None:
         v = _flat(v)
         if not isinstance(v, str):
             return v
+        if not v:
+            return None  # no cell at all: a third of a row is empty, and cells are what costs time
         v = ILLEGAL_CHARACTERS_RE.sub("\ufffd", v)
         if len(v) > _XLSX_MAX:
             v = v[:_XLSX_MAX - 20] + " [... truncated]"
@@ -177,6 +182,13 @@ def write_xlsx(report: Report, path: Path) -> None:
     for camp in report.campaigns:
         rec = campaign_record(camp)
         ws.append([cell_value(ws, rec[c]) for c in CAMPAIGN_COLUMNS])
+
+    ws = wb.create_sheet(_sheet_title("Accounts", taken))
+    widths(ws, ACCOUNT_COLUMNS, {"account": 28, "account_url": 40, "first_seen": 26, "last_seen": 26})
+    ws.freeze_panes = "C2"
+    ws.append(header(ws, ACCOUNT_COLUMNS))
+    for acc in report.accounts:
+        ws.append([cell_value(ws, acc[c]) for c in ACCOUNT_COLUMNS])
 
     by_platform: dict[str, list[dict[str, Any]]] = {}
     for r in report.rows:
