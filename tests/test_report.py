@@ -280,6 +280,10 @@ def test_read_scored_errors(tmp_path: Path) -> None:
         list(read_scored(p))
     with pytest.raises(ReportInputError, match="not found"):
         list(read_scored(tmp_path / "missing.jsonl"))
+    bad = tmp_path / "s.csv"
+    bad.write_bytes(b"id,text\n1,\xff\xfe\n")
+    with pytest.raises(ReportInputError, match="not valid UTF-8"):
+        list(read_scored(bad))
 
 
 def test_cli_scores_then_reports(tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture) -> None:

@@ -77,7 +77,10 @@ def read_scored(path: str | Path) -> Iterator[dict[str, Any]]:
     if not p.is_file():
         raise ReportInputError(f"scored file {p} not found")
     if p.suffix.lower() == ".csv":
-        yield from _read_csv(p)
+        try:
+            yield from _read_csv(p)
+        except UnicodeDecodeError as exc:
+            raise ReportInputError(f"{p}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
         return
     if p.suffix.lower() not in (".jsonl", ".ndjson", ".json"):
         raise ReportInputError(f"cannot tell the format of {p} from its extension (.jsonl or .csv)")
@@ -118,7 +121,10 @@ def read_decisions(path: str | Path) -> dict[str, Decision]:
     p = Path(path)
     if not p.is_file():
         raise ReportInputError(f"decisions file {p} not found")
-    text = p.read_text(encoding="utf-8-sig")
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ReportInputError(f"{p}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
     cols = {c.strip().lower(): c for c in reader.fieldnames or []}
     if "id" not in cols or "decision" not in cols:
