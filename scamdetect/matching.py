@@ -8,19 +8,39 @@ a few times slower. Patterns must suit both (no lookarounds or backreferences).
 
 from __future__ import annotations
 
+import codecs
 import threading
 from typing import Sequence
 
 
-def hyperscan_database(patterns: Sequence[str], flags: int = 0):  # type: ignore[no-untyped-def]
-    """A compiled Hyperscan database (UTF-8, empty matches allowed, plus ``flags``) and its scratch."""
+def hyperscan_database(patterns: Sequence[str], flags: int | Sequence[int] = 0, utf8: bool = True):  # type: ignore[no-untyped-def]
+    """A compiled Hyperscan database and its scratch space: empty matches allowed, plus ``flags``
+    (one for all patterns, or one per pattern); ``utf8=False`` for ASCII input (see ``ascii_bytes``)."""
     import hyperscan
 
-    flags |= hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_ALLOWEMPTY
+    common = hyperscan.HS_FLAG_ALLOWEMPTY | (hyperscan.HS_FLAG_UTF8 if utf8 else 0)
+    per = [flags] * len(patterns) if isinstance(flags, int) else list(flags)
     db = hyperscan.Database()
     db.compile(expressions=[p.encode() for p in patterns], ids=list(range(len(patterns))),
-               elements=len(patterns), flags=[flags] * len(patterns))
+               elements=len(patterns), flags=[f | common for f in per])
     return db, hyperscan.Scratch(db)
+
+
+def _substitute(err: UnicodeError) -> tuple[str, int]:
+    return "\x1a" * (err.end - err.start), err.end  # type: ignore[attr-defined]
+
+
+codecs.register_error("scamdetect.substitute", _substitute)
+
+
+def ascii_bytes(text: str) -> bytes:
+    """``text`` as bytes, one per character, each non-ASCII character replaced by SUB (0x1A).
+
+    Byte offsets are then character offsets. For patterns written in ASCII this changes no match
+    as long as they do not ask for Unicode classes: SUB, like any non-ASCII letter without UCP, is
+    neither a word nor a space character and matches only ``.`` and negated classes.
+    """
+    return text.encode("ascii", "scamdetect.substitute")
 
 
 class PatternSet:

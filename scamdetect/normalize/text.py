@@ -72,6 +72,8 @@ class Normalized:
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:
         """Map a span of ``text`` to the span of ``original`` it came from."""
+        if not self.stages:
+            return start, end
         for edits in reversed(self.stages):
             start, end = _map_back(edits, start, True), _map_back(edits, end, False)
         return start, end

@@ -79,6 +79,11 @@ def _with_placeholders(norm: Normalized, entities: Sequence[Entity]) -> str:
 def analyze(text: str, rules: Sequence[Rule] | RuleSet) -> Analysis:
     """Normalise one post, extract its entities, run the rules and build the classifier input."""
     norm = normalize(text)
-    entities = extract(norm)
-    hits = rules.apply(norm, entities) if isinstance(rules, RuleSet) else apply_rules(rules, norm, entities)
+    if isinstance(rules, RuleSet):
+        scan = rules.scan(norm.text)  # one pass: rule patterns and the entity extractor's hints
+        entities = extract(norm, scan.hints)
+        hits = rules.apply(norm, entities, scan)
+    else:
+        entities = extract(norm)
+        hits = apply_rules(rules, norm, entities)
     return Analysis(norm, tuple(entities), tuple(hits), model_text(norm, entities))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 import threading
-from bisect import bisect_left
-from typing import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Iterable, Sequence
 
-from ..matching import PatternSet, hyperscan_database
+from ..matching import PatternSet, ascii_bytes, hyperscan_database
 from ..normalize import Normalized
-from .entities import Entity
+from .entities import ENTITY_HINTS, Entity
 from .rules import PatternRule, Rule, RuleHit
 
 _BOUNDED = re.compile(r"\{(\d+),\d*\}")
@@ -35,59 +35,59 @@ def leftmost_spans(spans: Iterable[Span]) -> list[Span]:
     return out
 
 
-class _SpanScanner:
-    """Hyperscan with start-of-match tracking: the spans of every pattern in one pass."""
+@dataclass(slots=True)
+class Scan:
+    """What one pass over a normalised post found."""
 
-    def __init__(self, patterns: Sequence[str]):
+    spans: dict[int, list[Span]]  # rule index -> spans of its plain patterns
+    verify: set[int]  # patterns (by verify index) that may match and need Python's engine
+    hints: set[int]  # extra hint patterns (by index) that occur
+
+
+class _Scanner:
+    """Hyperscan, one pass: spans (start-of-match tracking) of the plain patterns, presence of the
+    loosened ones and of the hints."""
+
+    def __init__(self, exact: Sequence[str], loose: Sequence[str], hints: Sequence[str]):
         import hyperscan
 
-        self._db, self._scratch = hyperscan_database(patterns, hyperscan.HS_FLAG_SOM_LEFTMOST)
+        som, single = hyperscan.HS_FLAG_SOM_LEFTMOST, hyperscan.HS_FLAG_SINGLEMATCH
+        self._n_exact, self._n_verify = len(exact), len(exact) + len(loose)
+        self._db, self._scratch = hyperscan_database(
+            [*exact, *loose, *hints], [som] * len(exact) + [single] * (len(loose) + len(hints)), utf8=False)
         self._lock = threading.Lock()  # a scratch space serves one scan at a time
 
     @staticmethod
     def _on_match(pattern: int, start: int, end: int, flags: int, found: list[tuple[int, int, int]]) -> None:
         found.append((pattern, start, end))
 
-    def spans(self, text: str) -> dict[int, list[Span]]:
-        """Pattern index -> its non-overlapping spans (character offsets)."""
-        data = text.encode("utf-8", "surrogatepass")
+    def scan(self, text: str) -> tuple[dict[int, list[Span]], set[int], set[int]]:
+        """(exact pattern -> its non-overlapping spans, loosened patterns found, hints found)."""
         found: list[tuple[int, int, int]] = []
         with self._lock:
-            self._db.scan(data, match_event_handler=self._on_match, context=found, scratch=self._scratch)
-        if not found:
-            return {}
-        to_char = (lambda b: b) if len(data) == len(text) else _byte_to_char(text)
+            self._db.scan(ascii_bytes(text), match_event_handler=self._on_match, context=found,
+                          scratch=self._scratch)
         by_pattern: dict[int, list[Span]] = {}
+        verify, hints = set(), set()
+        n_exact, n_verify = self._n_exact, self._n_verify
         for j, s, e in found:
-            by_pattern.setdefault(j, []).append((s, e))
-        return {j: [(to_char(s), to_char(e)) for s, e in leftmost_spans(f)] for j, f in by_pattern.items()}
-
-
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
-
-
-def _byte_to_char(text: str) -> Callable[[int], int]:
-    """Map UTF-8 byte offsets of ``text`` to character offsets (only non-ASCII characters shift them)."""
-    byte_pos, extra = [], []
-    total = 0
-    for m in _NON_ASCII.finditer(text):
-        total += len(m.group(0).encode("utf-8", "surrogatepass")) - 1
-        byte_pos.append(m.start() + total)  # last byte of this character
-        extra.append(total)
-
-    def to_char(b: int) -> int:
-        i = bisect_left(byte_pos, b)
-        return b - (extra[i - 1] if i else 0)
-
-    return to_char
+            if j < n_exact:
+                by_pattern.setdefault(j, []).append((s, e))
+            elif j < n_verify:
+                verify.add(j - n_exact)
+            else:
+                hints.add(j - n_verify)
+        return {j: f if len(f) == 1 and f[0][1] > f[0][0] else leftmost_spans(f)
+                for j, f in by_pattern.items()}, verify, hints
 
 
 class RuleSet:
-    """Rules compiled for speed: one pass finds the spans of every plain pattern (Hyperscan); the
-    others (lookarounds, bounded repeats, or any pattern without Hyperscan) are prefiltered in one
-    pass and confirmed by Python's engine."""
+    """Rules compiled for speed: one pass finds the spans of every plain pattern, which patterns
+    with lookarounds or bounded repeats may match (Python's engine confirms those), and which of
+    ``hints`` occur (the entity extractor's first looks). Without Hyperscan, RE2 sets answer the
+    presence questions and Python's engine finds every span."""
 
-    def __init__(self, rules: Iterable[Rule]):
+    def __init__(self, rules: Iterable[Rule], hints: Sequence[str] = ENTITY_HINTS):
         self.rules = list(rules)
         self._checks = [i for i, r in enumerate(self.rules) if not isinstance(r, PatternRule)]
         owner: list[tuple[int, int]] = []
@@ -100,23 +100,38 @@ class RuleSet:
         # Start-of-match tracking is cheap for plain alternations but costly (and sometimes
         # impossible) for bounded repeats: those, and lookarounds, are prefiltered instead.
         exact = [j for j, p in enumerate(patterns) if not has_lookaround(p) and not _BOUNDED.search(p)]
-        try:
-            self._spans: _SpanScanner | None = _SpanScanner([patterns[j] for j in exact]) if exact else None
-        except ImportError:  # Hyperscan builds for x86-64 only
-            self._spans, exact = None, []
         verify = [j for j in range(len(patterns)) if j not in set(exact)]
+        try:
+            self._scanner: _Scanner | None = _Scanner([patterns[j] for j in exact],
+                                                      [loosen(patterns[j]) for j in verify], hints)
+            self._prefilter: PatternSet | None = None
+        except ImportError:  # Hyperscan builds for x86-64 only
+            self._scanner, exact = None, []
+            verify = list(range(len(patterns)))
+            self._prefilter = PatternSet([loosen(p) for p in patterns] + list(hints))
+        self._n_verify = len(verify)
         self._exact_owner = [owner[j] for j in exact]
         self._verify_owner = [owner[j] for j in verify]
-        self._verify = PatternSet([loosen(patterns[j]) for j in verify])
 
-    def apply(self, norm: Normalized, entities: Sequence[Entity]) -> list[RuleHit]:
-        """All hits on one post, in rule order."""
+    def scan(self, text: str) -> Scan:
+        """One pass over a normalised text."""
+        if self._scanner is not None:
+            spans, verify, hints = self._scanner.scan(text)
+            found: dict[int, list[Span]] = {}
+            for j, sp in spans.items():
+                found.setdefault(self._exact_owner[j][0], []).extend(sp)
+            return Scan(found, verify, hints)
+        assert self._prefilter is not None
+        matched = self._prefilter.matching(text)
+        n = self._n_verify
+        return Scan({}, {j for j in matched if j < n}, {j - n for j in matched if j >= n})
+
+    def apply(self, norm: Normalized, entities: Sequence[Entity], scan: Scan | None = None) -> list[RuleHit]:
+        """All hits on one post, in rule order (``scan``: this text's scan, if already made)."""
         text = norm.text
-        found: dict[int, list[Span]] = {}
-        if self._spans is not None:
-            for j, spans in self._spans.spans(text).items():
-                found.setdefault(self._exact_owner[j][0], []).extend(spans)
-        for j in self._verify.matching(text):
+        scan = scan or self.scan(text)
+        found = scan.spans
+        for j in scan.verify:
             i, k = self._verify_owner[j]
             pattern = self.rules[i].patterns[k]  # type: ignore[attr-defined]
             found.setdefault(i, []).extend(m.span() for m in pattern.finditer(text) if m.end() > m.start())

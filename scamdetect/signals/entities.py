@@ -23,9 +23,11 @@ _TG_LINK = re.compile(r"(?:t\.me|telegram\.me|telegram\.dog)/", re.I)
 _SHORTENER = re.compile(r"^(?:https?://)?(?:www\.)?(?:bit\.ly|s\.id|tinyurl\.com|cutt\.ly|linktr\.ee|lynk\.id|rebrand\.ly|shorturl\.at|is\.gd|t\.ly)\b")
 # A run of digits with the separators people type; at least 8 digits in all.
 _PHONE_RE = re.compile(r"[+\d](?:[\s.\-()]{0,2}\d){7,15}(?!\w)")
-# What a post may hold, in one pass: a link, a number long enough for a phone or an account.
-_HINTS = PatternSet([URL_HINT.pattern, r"\d(?:[\s.\-()]{0,2}\d){6}"])
+# What a post may hold: a link, a number long enough for a phone or an account. The rule engine
+# looks for these in its pass over the post (``RuleSet.scan``), so they cost no pass of their own.
+ENTITY_HINTS = (URL_HINT.pattern, r"\d(?:[\s.\-()]{0,2}\d){6}")
 _HINT_URL, _HINT_LONG_NUMBER = 0, 1
+_HINTS = PatternSet(ENTITY_HINTS)
 _PHONE_START = re.compile(r"^(?:\+|00|0[1-9]|62|855|95|856|66|63|84|60|65|971|886|852|82|81)")
 _MONEY_BEFORE = re.compile(r"(?:rp|idr|usd|\$|rm|myr|sgd|thb|baht)\.?\s*$")
 _BANK_NAMES = ("bca", "bri", "bni", "mandiri", "bsi", "btn", "cimb", "cimb niaga", "danamon", "permata", "jago",
@@ -52,6 +54,8 @@ _CUR = r"rp\.?|idr|usd|us\$|\$|rm|myr|sgd|thb|baht|yen|¥|won|ntd|nt\$|hkd|aed|d
 _CUR_ENDINGS = (*_CUR_ALIASES, "rp.")
 _UNIT_STARTS = (*_MULT, *_CUR_ALIASES)
 _NUMBER_RE = re.compile(r"\d(?:\d|[.,]\d)*")
+_GROUPED = re.compile(r"\d{1,3}(?:[.,]\d{3})+")  # 15.000.000, 1,200
+_PER_WORD = re.compile(r"^\s?(?:/|per|se|tiap|an|a|each)\s?")
 _CUR_BEFORE = re.compile(rf"(?:^|(?<=[^a-z]))(?P<pre>{_CUR})\s?$")
 _MONEY_AFTER = re.compile(
     r"\s?(?P<mult>jt|juta|jeti|rb|ribu|rebu|k|m|million|thousand|miliar|billion)?\b\s?"
@@ -183,8 +187,8 @@ def _money(t: str, m: re.Match[str]) -> tuple[int, int, str, dict[str, Any]] | N
         return None
     currency = _CUR_ALIASES.get(cur_raw, "IDR") if cur_raw else "IDR"
     raw = m.group(0)
-    if re.fullmatch(r"\d{1,3}(?:[.,]\d{3})+", raw):
-        amount = float(re.sub(r"[.,]", "", raw))
+    if _GROUPED.fullmatch(raw):
+        amount = float(raw.replace(".", "").replace(",", ""))
     else:
         try:
             amount = float(raw.replace(",", ".", 1).replace(",", ""))
@@ -194,7 +198,7 @@ def _money(t: str, m: re.Match[str]) -> tuple[int, int, str, dict[str, Any]] | N
         amount *= _MULT[mult]
     if amount <= 0:
         return None
-    period = _PERIOD.get(re.sub(r"^\s?(?:/|per|se|tiap|an|a|each)\s?", "", after.group("per"))) if after and after.group("per") else None
+    period = _PERIOD.get(_PER_WORD.sub("", after.group("per"))) if after and after.group("per") else None
     start = s - len(before.group(0)) if before else s
     end = (after.end() if after and after.group(0).strip() else e)
     while end > e and t[end - 1].isspace():
@@ -204,20 +208,22 @@ def _money(t: str, m: re.Match[str]) -> tuple[int, int, str, dict[str, Any]] | N
                                "idr": amount * IDR_PER.get(currency, 0.0)}
 
 
-def extract(norm: Normalized) -> list[Entity]:
-    """All entities of one normalised post, in order of appearance."""
+def extract(norm: Normalized, hints: set[int] | None = None) -> list[Entity]:
+    """All entities of one normalised post, in order of appearance (``hints``: which of
+    ``ENTITY_HINTS`` occur in the text, when a scan already told)."""
     t = norm.text
     out: list[Entity] = []
     taken: list[tuple[int, int]] = []
 
     def add(kind: str, value: str, s: int, e: int, extra: dict[str, Any] | None = None) -> None:
-        os_, oe = norm.to_original(s, e)
+        os_, oe = norm.to_original(s, e) if norm.stages else (s, e)
         out.append(Entity(kind, value, norm.original[os_:oe], os_, oe, extra, (s, e)))
         taken.append((s, e))
 
     has_at = "@" in t
     # bank accounts and phone numbers need at least seven digits in a row (give or take separators)
-    hints = _HINTS.matching(t)
+    if hints is None:
+        hints = _HINTS.matching(t)
     has_long_number = _HINT_LONG_NUMBER in hints
     for m in EMAIL_RE.finditer(t) if has_at else ():
         add("email", m.group(0), *m.span())

@@ -69,19 +69,19 @@ class Rule:
 
     def hit(self, norm: Normalized, found: Sequence[tuple[int, int]]) -> RuleHit:
         """The hit for spans of the normalised text, with up to five spans of the original."""
-        merged: list[list[int]] = []
-        for s, e in sorted(found) if len(found) > 1 else found:  # overlapping patterns: each stretch once
-            if merged and s <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], e)
-            else:
-                merged.append([s, e])
-        original, in_original = norm.original, self.spans_in_original
-        spans = []
-        for s, e in merged[:5]:
-            if not in_original:
-                s, e = norm.to_original(s, e)
-            spans.append(Span(s, e, original[s:e]))
-        return RuleHit(self.id, self.weight, self.description_id, self.description_en, tuple(spans))
+        merged: Sequence[tuple[int, int]] = found
+        if len(found) > 1:  # overlapping patterns: each stretch once
+            merged = []
+            for s, e in sorted(found):
+                if merged and s <= merged[-1][1]:
+                    merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+                else:
+                    merged.append((s, e))
+        original = norm.original
+        if norm.stages and not self.spans_in_original:
+            merged = [norm.to_original(s, e) for s, e in merged[:5]]
+        spans = tuple(Span(s, e, original[s:e]) for s, e in merged[:5])
+        return RuleHit(self.id, self.weight, self.description_id, self.description_en, spans)
 
 
 @dataclass(frozen=True)
