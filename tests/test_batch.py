@@ -164,3 +164,16 @@ def test_score_dataframe_and_dask_engine_on_a_local_cluster(tmp_path, tiny_model
                        block_bytes=500)
         assert (s.read, s.scored, s.rejected) == (25, 24, 1)
         assert one.read_bytes() == dsk.read_bytes()
+
+
+def test_progress_bar_on_request_and_quiet_when_piped(tmp_path, tiny_model_dir, capsys):
+    src = write_jsonl(tmp_path / "in.jsonl", posts(20))
+    score_file(src, tmp_path / "a.jsonl", model=tiny_model_dir, progress=True, block_bytes=300)
+    err = capsys.readouterr().err
+    assert "posts/s" in err and "100%" in err  # rate, and a total to give an ETA against
+    # the CLI in a pipe (pytest's stderr is not a terminal): the summary line only, no bar
+    assert main(["score", str(src), "-o", str(tmp_path / "b.jsonl"), "-m", str(tiny_model_dir)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("read 20, scored 20, rejected 0")
+    assert main(["score", str(src), "-o", str(tmp_path / "c.jsonl"), "-m", str(tiny_model_dir), "-q"]) == 0
+    assert capsys.readouterr().err == ""

@@ -18,7 +18,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 from ..signals import PLACEHOLDER_NAMES, PLACEHOLDERS
 
 BIGRAM_BITS = 19
-_CACHE_LIMIT = 500_000
+_CACHE_LIMIT = 100_000
 _UNK = "[UNK]"
 SPECIAL_TOKENS = [_UNK, *sorted({p.strip() for p in PLACEHOLDERS.values()})]
 
