@@ -293,7 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"scamdetect: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("scamdetect: interrupted", file=sys.stderr)
+        hint = "; finished blocks are kept: rerun with --resume to continue" if args.command == "score" else ""
+        print(f"scamdetect: interrupted{hint}", file=sys.stderr)
         return 130
 
 
