@@ -106,7 +106,7 @@ def _error_response(status: int, code: str, message: str, limit: int | None = No
 
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
-               413: "body_too_large", 415: "unsupported_media_type", 501: "not_implemented"}
+               413: "body_too_large", 415: "unsupported_media_type"}
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -119,8 +119,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         # only where and what: pydantic's "input" and "ctx" can echo the payload or an exception
         errors = exc.errors()
         if errors and errors[0].get("type") == "json_invalid":
-            at = errors[0].get("loc", ())[-1]
-            return _error_response(422, "invalid_json", f"request body is not valid JSON (error at character {at})")
+            at = errors[0].get("loc", ())[-1:]
+            where = f" (error at character {at[0]})" if at and isinstance(at[0], int) else ""
+            return _error_response(422, "invalid_json", f"request body is not valid JSON{where}")
         if errors and tuple(errors[0].get("loc", ())) == ("body",):
             return _error_response(422, "invalid_request", "the request body must be a JSON object "
                                    "(Content-Type: application/json)")
