@@ -172,7 +172,7 @@ def test_report_bad_decision_and_limits(client: Any) -> None:
 # -- bad payloads and limits ----------------------------------------------------------------------
 
 BAD_BODIES = [
-    (b"", "invalid_request", "JSON object"),
+    (b"", "invalid_json", "not valid JSON"),
     (b"not json", "invalid_json", "not valid JSON"),
     (b'{"posts": [', "invalid_json", "not valid JSON"),
     (b"[]", "invalid_request", "JSON object"),
@@ -186,8 +186,9 @@ BAD_BODIES = [
     (b'{"posts": [{"text": null}]}', "invalid_request", "posts.0.text"),
     (b'{"posts": [{"text": ""}]}', "invalid_request", "empty text"),
     (b'{"posts": [{"text": "  \\n "}]}', "invalid_request", "empty text"),
-    (b'{"posts": [{"text": "ok \\ud800"}]}', "invalid_request", "lone surrogate"),
-    (b'{"posts": [{"text": "ok", "metadata": {"a": "\\udfff"}}]}', "invalid_request", "metadata"),
+    (b'{"posts": [{"text": "ok \\ud800"}]}', "invalid_json", "hex escape"),  # lone surrogate
+    (b'{"posts": [{"text": "ok", "metadata": {"a": "\\udfff"}}]}', "invalid_json", "surrogate"),
+    (b'{"posts": [{"text": "ok"}]} trailing', "invalid_json", "trailing"),
     (b'{"posts": [{"text": "ok", "metadata": {"n": 123456789012345678901234567890}}]}', "invalid_request", "64 bits"),
     (b'{"posts": [{"text": "ok", "metadata": "facebook"}]}', "invalid_request", "posts.0.metadata"),
     (b'{"posts": [{"text": "ok", "id": 1.5}]}', "invalid_request", "id must be a string or a 64-bit integer"),
@@ -206,9 +207,28 @@ def test_bad_score_payloads(client: Any, body: bytes, code: str, words: str) -> 
     assert_error(r, 422, code, words)
 
 
-def test_body_that_is_not_declared_json(client: Any) -> None:
-    r = client.post("/v1/score", content=b'{"posts": [{"text": "ok"}]}', headers={"content-type": "text/plain"})
-    assert_error(r, 422, "invalid_request", "application/json")
+def test_content_type(client: Any) -> None:
+    body = b'{"posts": [{"text": "ok"}]}'
+    for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+        assert_error(client.post("/v1/score", content=body, headers={"content-type": ctype}), 415,
+                     "unsupported_media_type", "application/json")
+    assert_error(client.post("/v1/report", content=b"{}", headers={"content-type": "text/plain"}), 415,
+                 "unsupported_media_type")
+    for ctype in ("application/json; charset=utf-8", "application/vnd.api+json", None):
+        headers = {"content-type": ctype} if ctype else {}
+        assert client.post("/v1/score", content=body, headers=headers).status_code == 200
+
+
+def test_post_model_refuses_lone_surrogates() -> None:
+    """Parsers other than the API's own may let them through: the model checks too."""
+    from pydantic import ValidationError
+
+    from scamdetect.outputs.http_schema import Post
+
+    with pytest.raises(ValidationError, match="lone surrogate"):
+        Post.model_validate({"text": "ok \ud800"})
+    with pytest.raises(ValidationError, match="cannot be returned as JSON"):
+        Post.model_validate({"text": "ok", "metadata": {"a": "\udfff"}})
 
 
 def test_too_many_posts(client: Any) -> None:
