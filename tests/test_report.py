@@ -313,3 +313,16 @@ def test_cli_user_errors_exit_2_without_traceback(tmp_path: Path, tiny_model_dir
     err = capsys.readouterr().err
     assert "scored by model 'golden-model', which is not a known model" in err and "Traceback" not in err
     assert not (tmp_path / "r.csv").exists()
+
+
+def test_sheet_names_are_valid_and_unique(tmp_path: Path) -> None:
+    rows = fixture_rows()[:3]
+    rows[0]["platform"], rows[1]["platform"], rows[2]["platform"] = "summary", "groups/fb:[old]*", "x" * 40
+    rows[0]["caption"] = rows[0].pop("text")
+    for r in rows[1:]:
+        r["caption"] = r.pop("text")
+    rep = build_report(rows, models=[MODEL], text_field="caption")
+    write_report(rep, tmp_path / "r.xlsx")
+    names = openpyxl.load_workbook(tmp_path / "r.xlsx").sheetnames
+    assert names[:2] == ["Summary", "Accounts"] and "summary (2)" in names and "groups_fb__old__" in names
+    assert all(len(n) <= 31 for n in names) and len({n.lower() for n in names}) == len(names)
