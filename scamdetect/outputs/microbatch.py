@@ -15,7 +15,7 @@ import logging
 import queue
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:
     from ..detector import Detector, Prediction
@@ -102,28 +102,32 @@ class MicroBatcher:
                     for j in jobs:
                         self._score([j])
                 continue
+            done: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[list[Prediction]], Any, Any]]] = {}
             start = 0
             for j in jobs:
-                _resolve(j, preds[start:start + len(j.texts)])
+                done.setdefault(j.loop, []).append((j.future, preds[start:start + len(j.texts)], None))
                 start += len(j.texts)
+            for loop, results in done.items():  # one wake-up of each event loop per batch
+                _deliver(loop, results)
 
     @staticmethod
     def _fail(job: _Job) -> None:
         log.exception("scoring failed")
-        _resolve(job, None, RuntimeError("scoring failed"))  # the detail stays in the server log
+        _deliver(job.loop, [(job.future, None, RuntimeError("scoring failed"))])  # details stay in the log
 
 
-def _resolve(job: _Job, preds: list[Prediction] | None, exc: BaseException | None = None) -> None:
+def _deliver(loop: asyncio.AbstractEventLoop, results: list[tuple[asyncio.Future[Any], Any, Any]]) -> None:
     try:
-        job.loop.call_soon_threadsafe(_set, job.future, preds, exc)
+        loop.call_soon_threadsafe(_set_all, results)
     except RuntimeError:  # the event loop is closed: nobody is waiting any more
         pass
 
 
-def _set(future: asyncio.Future[list[Prediction]], value: list[Prediction] | None, exc: BaseException | None) -> None:
-    if future.done():  # cancelled while it was being scored
-        return
-    if exc is not None:
-        future.set_exception(exc)
-    else:
-        future.set_result(value)  # type: ignore[arg-type]
+def _set_all(results: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, value, exc in results:
+        if future.done():  # cancelled while it was being scored
+            continue
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(value)
