@@ -87,8 +87,17 @@ def choose_band(y: np.ndarray, p_b: np.ndarray, p_t_of: Any, t_b: float, t_t: fl
     routing at most ``max_share`` of posts. ``p_t_of(indices)`` gives transformer scores."""
     from ..training.evaluate import binary_metrics  # scikit-learn: only when building a cascade
 
-    lows = np.unique(np.quantile(p_b[p_b < t_b], np.linspace(0.5, 1.0, grid))) if (p_b < t_b).any() else [t_b]
-    highs = np.unique(np.quantile(p_b[p_b >= t_b], np.linspace(0.0, 0.5, grid))) if (p_b >= t_b).any() else [t_b]
+    # candidate edges among the posts nearest the threshold (twice the allowed share), so the
+    # transformer only scores those
+    def logit(p: np.ndarray) -> np.ndarray:
+        p = np.clip(p, 1e-7, 1 - 1e-7)
+        return np.log(p / (1 - p))
+
+    k = max(1, int(np.ceil(2 * max_share * len(p_b))))
+    near = p_b[np.argsort(np.abs(logit(p_b) - logit(np.array(t_b))), kind="stable")[:k]]
+    q = np.linspace(0.0, 1.0, grid)
+    lows = np.unique(np.r_[np.quantile(near[near < t_b], q) if (near < t_b).any() else [], t_b])
+    highs = np.unique(np.r_[np.quantile(near[near >= t_b], q) if (near >= t_b).any() else [], t_b])
     widest = route_mask(p_b, float(min(lows)), float(max(highs)) + 1e-12)
     idx = np.flatnonzero(widest)
     p_t = np.full(len(p_b), np.nan)
