@@ -42,43 +42,48 @@ class Scan:
     spans: dict[int, list[Span]]  # rule index -> spans of its plain patterns
     verify: set[int]  # patterns (by verify index) that may match and need Python's engine
     hints: set[int]  # extra hint patterns (by index) that occur
+    present: set[int]  # rules without weight (classifier features only) that fired: no spans kept
 
 
 class _Scanner:
     """Hyperscan, one pass: spans (start-of-match tracking) of the plain patterns, presence of the
-    loosened ones and of the hints."""
+    loosened ones, of the hints and of the patterns whose spans nobody reads."""
 
-    def __init__(self, exact: Sequence[str], loose: Sequence[str], hints: Sequence[str]):
+    def __init__(self, exact: Sequence[str], loose: Sequence[str], hints: Sequence[str], presence: Sequence[str]):
         import hyperscan
 
         som, single = hyperscan.HS_FLAG_SOM_LEFTMOST, hyperscan.HS_FLAG_SINGLEMATCH
         self._n_exact, self._n_verify = len(exact), len(exact) + len(loose)
+        self._n_hints = self._n_verify + len(hints)
         self._db, self._scratch = hyperscan_database(
-            [*exact, *loose, *hints], [som] * len(exact) + [single] * (len(loose) + len(hints)), utf8=False)
+            [*exact, *loose, *hints, *presence],
+            [som] * len(exact) + [single] * (len(loose) + len(hints) + len(presence)), utf8=False)
         self._lock = threading.Lock()  # a scratch space serves one scan at a time
 
     @staticmethod
     def _on_match(pattern: int, start: int, end: int, flags: int, found: list[tuple[int, int, int]]) -> None:
         found.append((pattern, start, end))
 
-    def scan(self, text: str) -> tuple[dict[int, list[Span]], set[int], set[int]]:
-        """(exact pattern -> its non-overlapping spans, loosened patterns found, hints found)."""
+    def scan(self, text: str) -> tuple[dict[int, list[Span]], set[int], set[int], set[int]]:
+        """(exact pattern -> its non-overlapping spans, loosened patterns, hints, presence patterns found)."""
         found: list[tuple[int, int, int]] = []
         with self._lock:
             self._db.scan(ascii_bytes(text), match_event_handler=self._on_match, context=found,
                           scratch=self._scratch)
         by_pattern: dict[int, list[Span]] = {}
-        verify, hints = set(), set()
-        n_exact, n_verify = self._n_exact, self._n_verify
+        verify, hints, present = set(), set(), set()
+        n_exact, n_verify, n_hints = self._n_exact, self._n_verify, self._n_hints
         for j, s, e in found:
             if j < n_exact:
                 by_pattern.setdefault(j, []).append((s, e))
             elif j < n_verify:
                 verify.add(j - n_exact)
-            else:
+            elif j < n_hints:
                 hints.add(j - n_verify)
+            else:
+                present.add(j - n_hints)
         return {j: f if len(f) == 1 and f[0][1] > f[0][0] else leftmost_spans(f)
-                for j, f in by_pattern.items()}, verify, hints
+                for j, f in by_pattern.items()}, verify, hints, present
 
 
 class RuleSet:
@@ -98,33 +103,39 @@ class RuleSet:
                     owner.append((i, k))
                     patterns.append(p.pattern)
         # Start-of-match tracking is cheap for plain alternations but costly (and sometimes
-        # impossible) for bounded repeats: those, and lookarounds, are prefiltered instead.
-        exact = [j for j, p in enumerate(patterns) if not has_lookaround(p) and not _BOUNDED.search(p)]
-        verify = [j for j in range(len(patterns)) if j not in set(exact)]
+        # impossible) for bounded repeats: those, and lookarounds, are prefiltered instead. Rules
+        # without weight only feed the classifier, which needs to know that they fired, not where.
+        plain = [not has_lookaround(p) and not _BOUNDED.search(p) for p in patterns]
+        unweighted = [self.rules[i].weight == 0 for i, _ in owner]
+        presence = [j for j in range(len(patterns)) if plain[j] and unweighted[j]]
+        exact = [j for j in range(len(patterns)) if plain[j] and not unweighted[j]]
+        verify = [j for j in range(len(patterns)) if not plain[j]]
         try:
             self._scanner: _Scanner | None = _Scanner([patterns[j] for j in exact],
-                                                      [loosen(patterns[j]) for j in verify], hints)
+                                                      [loosen(patterns[j]) for j in verify], hints,
+                                                      [patterns[j] for j in presence])
             self._prefilter: PatternSet | None = None
         except ImportError:  # Hyperscan builds for x86-64 only
-            self._scanner, exact = None, []
+            self._scanner, exact, presence = None, [], []
             verify = list(range(len(patterns)))
             self._prefilter = PatternSet([loosen(p) for p in patterns] + list(hints))
         self._n_verify = len(verify)
         self._exact_owner = [owner[j] for j in exact]
         self._verify_owner = [owner[j] for j in verify]
+        self._presence_owner = [owner[j][0] for j in presence]
 
     def scan(self, text: str) -> Scan:
         """One pass over a normalised text."""
         if self._scanner is not None:
-            spans, verify, hints = self._scanner.scan(text)
+            spans, verify, hints, present = self._scanner.scan(text)
             found: dict[int, list[Span]] = {}
             for j, sp in spans.items():
                 found.setdefault(self._exact_owner[j][0], []).extend(sp)
-            return Scan(found, verify, hints)
+            return Scan(found, verify, hints, {self._presence_owner[j] for j in present})
         assert self._prefilter is not None
         matched = self._prefilter.matching(text)
         n = self._n_verify
-        return Scan({}, {j for j in matched if j < n}, {j - n for j in matched if j >= n})
+        return Scan({}, {j for j in matched if j < n}, {j - n for j in matched if j >= n}, set())
 
     def apply(self, norm: Normalized, entities: Sequence[Entity], scan: Scan | None = None) -> list[RuleHit]:
         """All hits on one post, in rule order (``scan``: this text's scan, if already made)."""
@@ -138,4 +149,5 @@ class RuleSet:
         for i in self._checks:
             if spans := self.rules[i].find(norm, entities):
                 found[i] = spans
-        return [self.rules[i].hit(norm, found[i]) for i in sorted(found) if found[i]]
+        fired = {i for i, sp in found.items() if sp} | scan.present
+        return [self.rules[i].hit(norm, found.get(i, ())) for i in sorted(fired)]
