@@ -177,3 +177,11 @@ def test_progress_bar_on_request_and_quiet_when_piped(tmp_path, tiny_model_dir, 
     assert err.count("\n") == 1 and err.startswith("read 20, scored 20, rejected 0")
     assert main(["score", str(src), "-o", str(tmp_path / "c.jsonl"), "-m", str(tiny_model_dir), "-q"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_output_never_overwrites_the_input(tmp_path, tiny_model_dir):
+    src = write_jsonl(tmp_path / "in.jsonl", posts(3))
+    before = src.read_bytes()
+    with pytest.raises(InputError, match="overwrite the input"):
+        score_file(src, tmp_path / "." / "in.jsonl", model=tiny_model_dir)
+    assert src.read_bytes() == before

@@ -68,6 +68,8 @@ def score_file(input_path: str | Path, output_path: str | Path, model: str | Pat
     src, dst = Path(input_path), Path(output_path)
     if not src.is_file():
         raise InputError(f"input file {src} not found")
+    if dst.resolve() == src.resolve():
+        raise InputError(f"the output {dst} would overwrite the input: choose another output file")
     if engine not in ENGINES:
         raise InputError(f"unknown engine {engine!r} ({' or '.join(ENGINES)})")
     fmt_in, fmt_out = detect_format(src, in_format), detect_format(dst, out_format)
