@@ -2,7 +2,7 @@
 
 Posts come from bench/posts.py (corpus posts with fresh numbers, 6 platforms, ~33,000 accounts) and
 are scored once with `scamdetect score` (not timed); then the report is built (read, select, check,
-group into campaigns) and written as XLSX, CSV, HTML and JSON, each timed on its own.
+group into campaigns; workers read and hash, the parent groups) and written as XLSX, CSV, HTML and JSON, each timed on its own.
 
     python bench/bench_report.py                 # 100,000 posts, --jobs 2
     python bench/bench_report.py -n 20000 --scored /tmp/scored.jsonl   # reuse a scored file
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from posts import write_jsonl  # noqa: E402
 
 from scamdetect.outputs import score_file  # noqa: E402
-from scamdetect.outputs.report import build_report, read_scored, write_report  # noqa: E402
+from scamdetect.outputs.report import build_report_file, write_report  # noqa: E402
 
 
 def main() -> None:
@@ -42,15 +42,13 @@ def main() -> None:
         s = score_file(posts, scored, jobs=a.jobs)
         print(f"scored (setup, not part of the report time): {s.line()}")
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    t0 = time.perf_counter()
-    records = list(read_scored(scored))
-    t_read = time.perf_counter() - t0
     t0, c0 = time.perf_counter(), time.process_time()
-    report = build_report(records, source=scored.name, jobs=a.jobs)
+    report = build_report_file(scored, jobs=a.jobs)
     t_build = time.perf_counter() - t0
     cpu_build = time.process_time() - c0 + resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+    n = report.meta["counts"]["read"]
     c = report.meta["counts"]
-    print(f"read {len(records):,} scored posts in {t_read:.1f} s; built the report in {t_build:.1f} s "
+    print(f"read {n:,} scored posts and built the report in {t_build:.1f} s "
           f"(CPU {cpu_build:.1f} s, workers included): "
           f"{c['rows']:,} flagged posts in {c['campaigns']:,} campaigns "
           f"({c['multi_post_campaigns']:,} with more than one post; largest {report.campaigns[0]['posts']:,} posts), "
@@ -61,9 +59,9 @@ def main() -> None:
         write_report(report, path)
         t_write = time.perf_counter() - t0
         cpu_write = time.process_time() - c0
-        total = t_read + t_build + t_write
+        total = t_build + t_write
         print(f"{fmt:>4}: written in {t_write:5.1f} s (CPU {cpu_write:5.1f} s), {path.stat().st_size / 1e6:6.1f} MB; "
-              f"scored file -> report {total:5.1f} s ({len(records) / total:,.0f} posts/s)"
+              f"scored file -> report {total:5.1f} s ({n / total:,.0f} posts/s)"
               + ("" if total < 60 else "  ** over 60 s **"))
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 

@@ -31,14 +31,14 @@ def _cmd_score(a: argparse.Namespace) -> int:
 
 
 def _cmd_report(a: argparse.Namespace) -> int:
-    from .outputs.report import build_report, known_models, read_decisions, read_scored, report_format, write_report
+    from .outputs.report import build_report_file, known_models, read_decisions, report_format, write_report
 
     report_format(a.output, a.format)  # a wrong extension fails before the work, not after
     decisions = read_decisions(a.decisions) if a.decisions else None
     models = known_models(a.model or ())
-    report = build_report(read_scored(a.scored), min_score=a.min_score, decisions=decisions, models=models,
-                          text_field=a.text_field, near_duplicate=None if a.no_text_grouping else a.near_duplicate,
-                          screenshot_dir=a.screenshots, source=Path(a.scored).name, jobs=a.jobs)
+    report = build_report_file(a.scored, min_score=a.min_score, decisions=decisions, models=models,
+                               text_field=a.text_field, screenshot_dir=a.screenshots, jobs=a.jobs,
+                               near_duplicate=None if a.no_text_grouping else a.near_duplicate)
     write_report(report, a.output, a.format)
     if not a.quiet:
         print(f"{report.summary_line()}; written {a.output}", file=sys.stderr)
@@ -221,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="word-shingle Jaccard at which two texts join one campaign (default 0.7)")
     r.add_argument("--no-text-grouping", action="store_true", help="group by account and shared contacts only")
     r.add_argument("--screenshots", help="folder that relative screenshot paths are read from, to hash them")
-    r.add_argument("-j", "--jobs", type=int, default=1, help="processes for text shingling (default 1)")
+    r.add_argument("-j", "--jobs", type=int, default=1, help="worker processes reading the file and hashing texts "
+                   "(default 1)")
     r.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     r.set_defaults(func=_cmd_report)
 

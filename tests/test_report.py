@@ -17,7 +17,7 @@ import pytest
 from conftest import SCAMS, write_jsonl
 from scamdetect.cli import main
 from scamdetect.outputs import Report, ReportInputError, build_report, read_decisions, read_scored, write_report
-from scamdetect.outputs.report import COLUMNS
+from scamdetect.outputs.report import COLUMNS, build_report_file
 
 GOLDEN = Path(__file__).parent / "golden" / "report.json"
 MODEL = {"model_id": "golden-model", "threshold": 0.5, "created": "2026-11-01T00:00:00Z"}
@@ -326,3 +326,21 @@ def test_sheet_names_are_valid_and_unique(tmp_path: Path) -> None:
     names = openpyxl.load_workbook(tmp_path / "r.xlsx").sheetnames
     assert names[:2] == ["Summary", "Accounts"] and "summary (2)" in names and "groups_fb__old__" in names
     assert all(len(n) <= 31 for n in names) and len({n.lower() for n in names}) == len(names)
+
+
+def test_parallel_file_path_matches_the_library_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from scamdetect.outputs.report import build as build_mod
+
+    monkeypatch.setattr(build_mod, "_BLOCK", 1500)  # several blocks, so several work units
+    src = write_jsonl(tmp_path / "fixture.jsonl", fixture_rows())
+    one = build_report(fixture_rows(), decisions=DECISIONS, models=[MODEL], source="fixture.jsonl")
+    two = build_report_file(src, decisions=DECISIONS, models=[MODEL], jobs=2)
+    assert comparable(two) == comparable(one)
+    rows = fixture_rows()
+    rows[5]["id"] = "p2"
+    write_jsonl(src, rows)
+    with pytest.raises(ReportInputError, match=r"line 6 of fixture.jsonl \(id 'p2'\): id 'p2' already used by line 2"):
+        build_report_file(src, models=[MODEL], jobs=2)
+    src.write_text(src.read_text() + "{oops\n")
+    with pytest.raises(ReportInputError, match="fixture.jsonl:9: not valid JSON"):
+        build_report_file(src, models=[MODEL], jobs=2)

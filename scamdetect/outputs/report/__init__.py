@@ -5,9 +5,10 @@
     write_report(report, "report.xlsx")          # or .csv, .html, .json
 """
 
-from .build import Report, build_report, known_models
+from .build import Report, build_report, build_report_file, known_models
 from .rows import WIB, Decision, ReportInputError, read_decisions, read_scored
 from .writers import COLUMNS, report_format, write_report
 
-__all__ = ["COLUMNS", "WIB", "Decision", "Report", "ReportInputError", "build_report", "known_models",
+__all__ = ["COLUMNS", "WIB", "Decision", "Report", "ReportInputError", "build_report", "build_report_file",
+           "known_models",
            "read_decisions", "read_scored", "report_format", "write_report"]

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing as mp
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
+
+import orjson
 
 from ...config import models_dir
 from . import campaigns as camp
-from .rows import WIB, Decision, ReportInputError, build_row, check_record, default_legal, parse_decision
+from .rows import WIB, Decision, ReportInputError, build_row, check_record, default_legal, parse_decision, read_scored
 
 
 @dataclass
@@ -91,6 +95,80 @@ def _decisions(decisions: Mapping[str, str | Decision] | None) -> dict[str, Deci
     return out
 
 
+@dataclass
+class _Selection:
+    """What one pass over scored records found: every id with its row number, the report rows
+    (with their text signatures when computed in the pass) and the counts."""
+
+    ids: list[tuple[str, int]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    signatures: list[Any] = field(default_factory=list)
+    below: int = 0
+    rejected: int = 0
+    versions: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+    def extend(self, other: _Selection) -> None:
+        self.ids += other.ids
+        self.rows += other.rows
+        self.signatures += other.signatures
+        self.below += other.below
+        self.rejected += other.rejected
+        self.versions.update(other.versions)
+
+
+@dataclass
+class _Selector:
+    """Checks each scored record and keeps the flagged, not rejected ones as report rows."""
+
+    min_score: float | None
+    decided: dict[str, Decision]
+    check: _ModelCheck
+    text_field: str
+    legal: Mapping[str, Any]
+    shots: Path | None
+    source: str
+    unit: str = "row"
+    sign: bool = False  # compute text signatures here (in worker processes)
+
+    def select(self, numbered: Iterable[tuple[int, Any]]) -> _Selection:
+        out = _Selection()
+        for n, rec in numbered:
+            where = f"{self.unit} {n}" + (f" of {self.source}" if self.source else "")
+            if not isinstance(rec, Mapping):
+                raise ReportInputError(f"{where}: a row must be an object, got {type(rec).__name__}")
+            if "id" in rec:
+                where += f" (id {str(rec['id'])!r})"
+            score, threshold = check_record(rec, where, self.text_field)
+            version = self.check.version(str(rec["model_id"]), threshold, where)
+            out.versions[version] = (str(rec["model_id"]), threshold)
+            pid = str(rec["id"])
+            out.ids.append((pid, n))
+            if score < (threshold if self.min_score is None else self.min_score):
+                out.below += 1
+                continue
+            dec = self.decided.get(pid)
+            if dec is not None and dec.decision == "rejected":
+                out.rejected += 1
+                continue
+            row = build_row(rec, where, text_field=self.text_field, model_version=version, legal=self.legal,
+                            decision=dec, screenshot_dir=self.shots)
+            out.rows.append(row)
+            if self.sign:
+                out.signatures.append(camp.signature(row["text"]))
+        return out
+
+
+def _selector(min_score: float | None, decisions: Mapping[str, str | Decision] | None,
+              models: Iterable[Mapping[str, Any]] | None, text_field: str, near_duplicate: float | None,
+              legal: Mapping[str, Any] | None, screenshot_dir: str | Path | None, source: str) -> _Selector:
+    if min_score is not None and not 0.0 <= min_score <= 1.0:
+        raise ReportInputError(f"min_score must be between 0 and 1, got {min_score}")
+    if near_duplicate is not None and not 0.0 < near_duplicate <= 1.0:
+        raise ReportInputError(f"near_duplicate must be a Jaccard similarity in (0, 1], got {near_duplicate}")
+    return _Selector(min_score, _decisions(decisions), _ModelCheck(known_models() if models is None else models),
+                     text_field, legal or default_legal(), Path(screenshot_dir) if screenshot_dir else None, source)
+
+
 def build_report(records: Iterable[Mapping[str, Any]], *, min_score: float | None = None,
                  decisions: Mapping[str, str | Decision] | None = None,
                  models: Iterable[Mapping[str, Any]] | None = None, text_field: str = "text",
@@ -103,64 +181,106 @@ def build_report(records: Iterable[Mapping[str, Any]], *, min_score: float | Non
     models a row may be scored by (default: every model under models/); a row scored by another
     model or another version of one raises ``ReportInputError``, as does a missing required field.
     ``decisions`` maps post id to confirmed / rejected / pending; ``near_duplicate`` is the shingle
-    Jaccard at which two texts join one campaign (None: join by account and contacts only). Rows without a URL, account or
-    capture time are kept and marked incomplete.
+    Jaccard at which two texts join one campaign (None: by shared contacts only). Rows without a
+    URL, account or capture time are kept and marked incomplete.
     """
-    if min_score is not None and not 0.0 <= min_score <= 1.0:
-        raise ReportInputError(f"min_score must be between 0 and 1, got {min_score}")
-    if near_duplicate is not None and not 0.0 < near_duplicate <= 1.0:
-        raise ReportInputError(f"near_duplicate must be a Jaccard similarity in (0, 1], got {near_duplicate}")
-    legal = legal or default_legal()
-    check = _ModelCheck(known_models() if models is None else models)
-    decided = _decisions(decisions)
-    shots = Path(screenshot_dir) if screenshot_dir else None
+    sel = _selector(min_score, decisions, models, text_field, near_duplicate, legal, screenshot_dir, source)
+    return _assemble(sel, sel.select(enumerate(records, 1)), near_duplicate, jobs)
+
+
+def build_report_file(path: str | Path, *, jobs: int = 1, **options: Any) -> Report:
+    """``build_report`` over a scored file (JSON Lines or CSV). With ``jobs`` > 1, worker processes
+    parse, check and select blocks of a JSON Lines file and hash the texts, so the parent process
+    only groups and summarises."""
+    p = Path(path)
+    fork = "fork" in mp.get_all_start_methods() and sys.platform != "darwin"
+    if jobs <= 1 or not fork or p.suffix.lower() not in (".jsonl", ".ndjson") or not p.is_file():
+        return build_report(read_scored(p), jobs=jobs, **{"source": p.name, **options})
+    near = options.get("near_duplicate", camp.NEAR_DUP_JACCARD)
+    sel = _selector(options.get("min_score"), options.get("decisions"), options.get("models"),
+                    options.get("text_field", "text"), near, options.get("legal"), options.get("screenshot_dir"),
+                    options.get("source", p.name))
+    sel.unit, sel.sign = "line", near is not None
+    _WORKER["selector"] = sel  # forked workers inherit it
+    found = _Selection()
+    try:
+        with mp.get_context("fork").Pool(jobs) as pool:
+            for part in pool.imap(_select_block, _blocks(p)):
+                found.extend(part)
+    finally:
+        _WORKER.clear()
+    return _assemble(sel, found, near, jobs)
+
+
+_WORKER: dict[str, _Selector] = {}
+_BLOCK = 1 << 20  # bytes of JSON Lines per work unit
+
+
+def _blocks(path: Path) -> Iterator[tuple[int, bytes]]:
+    line = 1
+    with path.open("rb") as fh:
+        rest = b""
+        while block := fh.read(_BLOCK):
+            block = rest + block
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:
+                rest = block
+                continue
+            yield line, block[:cut]
+            line += block.count(b"\n", 0, cut)
+            rest = block[cut:]
+        if rest:
+            yield line, rest
+
+
+def _select_block(unit: tuple[int, bytes]) -> _Selection:
+    sel = _WORKER["selector"]
+    first, block = unit
+
+    def records() -> Iterator[tuple[int, Any]]:
+        for k, line in enumerate(block.split(b"\n")):
+            if line.strip():
+                try:
+                    yield first + k, orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    raise ReportInputError(f"{sel.source}:{first + k}: not valid JSON ({exc})") from None
+
+    return sel.select(records())
+
+
+def _assemble(sel: _Selector, found: _Selection, near_duplicate: float | None, jobs: int) -> Report:
     seen: dict[str, int] = {}
-    rows: list[dict[str, Any]] = []
-    read = below = rejected = 0
-    thresholds: dict[str, tuple[str, float]] = {}
-    for n, rec in enumerate(records, 1):
-        read = n
-        where = f"row {n}" + (f" of {source}" if source else "")
-        if not isinstance(rec, Mapping):
-            raise ReportInputError(f"{where}: a row must be an object, got {type(rec).__name__}")
-        if "id" in rec:
-            where += f" (id {str(rec['id'])!r})"
-        score, threshold = check_record(rec, where, text_field)
-        version = check.version(str(rec["model_id"]), threshold, where)
-        thresholds[version] = (str(rec["model_id"]), threshold)
-        pid = str(rec["id"])
+    for pid, n in found.ids:
         if pid in seen:
-            raise ReportInputError(f"{where}: id {pid!r} already used by row {seen[pid]}; ids must be unique")
+            where = f"{sel.unit} {n}" + (f" of {sel.source}" if sel.source else "")
+            raise ReportInputError(f"{where} (id {pid!r}): id {pid!r} already used by {sel.unit} {seen[pid]}; "
+                                   "ids must be unique")
         seen[pid] = n
-        if score < (threshold if min_score is None else min_score):
-            below += 1
-            continue
-        dec = decided.get(pid)
-        if dec is not None and dec.decision == "rejected":
-            rejected += 1
-            continue
-        rows.append(build_row(rec, where, text_field=text_field, model_version=version, legal=legal,
-                              decision=dec, screenshot_dir=shots))
-    groups = camp.group(rows, near_duplicate, jobs=jobs)
+    rows = found.rows
+    groups = camp.group(rows, near_duplicate, jobs=jobs, signatures=found.signatures or None)
     campaigns = camp.summarise(rows, groups)
     order = {c["campaign_id"]: k for k, c in enumerate(campaigns)}
     # within a campaign, each account's posts together
     rows.sort(key=lambda r: (order[r["campaign_id"]], r["platform"], r["account"].lower(), -r["score"], r["id"]))
     accounts = camp.summarise_accounts(rows)
+    legal = sel.legal
     used = sorted({k for c in legal["categories"].values() for k in c["legal_basis"]})
     status = {s: sum(r["review_status"] == s for r in rows) for s in ("confirmed", "pending")}
+    read = len(found.ids)
     meta = {
         "title": "Daftar laporan takedown: perekrutan kerja palsu / online scam",
         "generated_at_wib": datetime.now(WIB).isoformat(timespec="seconds"),
-        "source": source,
-        "selection": "score >= model threshold" if min_score is None else f"score >= {min_score}",
-        "min_score": min_score,
-        "models": [{"model_version": v, "model_id": mid, "threshold": t} for v, (mid, t) in sorted(thresholds.items())],
+        "source": sel.source,
+        "selection": "score >= model threshold" if sel.min_score is None else f"score >= {sel.min_score}",
+        "min_score": sel.min_score,
+        "models": [{"model_version": v, "model_id": mid, "threshold": t}
+                   for v, (mid, t) in sorted(found.versions.items())],
         "near_duplicate_jaccard": near_duplicate,
-        "counts": {"read": read, "flagged": read - below, "below_threshold": below, "rejected_by_review": rejected,
-                   "rows": len(rows), **status, "incomplete": sum(not r["complete"] for r in rows),
-                   "accounts": len(accounts), "campaigns": len(campaigns), "multi_post_campaigns": sum(c["posts"] > 1 for c in campaigns),
-                   "decisions": len(decided), "decisions_unmatched": len(set(decided) - set(seen))},
+        "counts": {"read": read, "flagged": read - found.below, "below_threshold": found.below,
+                   "rejected_by_review": found.rejected, "rows": len(rows), **status,
+                   "incomplete": sum(not r["complete"] for r in rows), "accounts": len(accounts),
+                   "campaigns": len(campaigns), "multi_post_campaigns": sum(c["posts"] > 1 for c in campaigns),
+                   "decisions": len(sel.decided), "decisions_unmatched": len(set(sel.decided) - set(seen))},
         "categories": {k: {"label": v["label"], "en": v["en"]} for k, v in legal["categories"].items()},
         "legal_basis": {legal["legal_basis"][k]["short"]: legal["legal_basis"][k]["text"] for k in used},
         "scamdetect_version": _package_version(),

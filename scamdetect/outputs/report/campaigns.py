@@ -86,9 +86,10 @@ def _bank_key(value: str) -> str:
     return re.sub(r"\D", "", value.split(" a.n. ")[0])
 
 
-def group(rows: Sequence[dict[str, Any]], threshold: float | None = NEAR_DUP_JACCARD,
-          jobs: int = 1) -> list[list[int]]:
+def group(rows: Sequence[dict[str, Any]], threshold: float | None = NEAR_DUP_JACCARD, jobs: int = 1,
+          signatures: Sequence[tuple[frozenset[int], Any]] | None = None) -> list[list[int]]:
     """Campaigns as lists of row indices; each row's ``linked_by`` says what joined it to others.
+    ``signatures`` (``signature`` of each row's text) may come computed already.
 
     Accounts are not an edge: one account posting two unrelated ads (or a handle reused on two
     platforms) would chain unrelated campaigns into one. Accounts are summarised on their own.
@@ -114,7 +115,7 @@ def group(rows: Sequence[dict[str, Any]], threshold: float | None = NEAR_DUP_JAC
         from datasketch import LeanMinHash, MinHashLSH
 
         scheme = _template().scheme
-        sigs = _signatures([r["text"] for r in rows], jobs)
+        sigs = signatures if signatures is not None else _signatures([r["text"] for r in rows], jobs)
         lsh = MinHashLSH(threshold=max(0.3, threshold - 0.2), num_perm=NUM_PERM)  # generous: verified below
         seen: dict[frozenset[int], int] = {}
         # A post that nearly copies an indexed one is kept beside it, not indexed: hundreds of
