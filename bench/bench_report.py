@@ -45,11 +45,12 @@ def main() -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     report = build_report_file(scored, jobs=a.jobs)
     t_build = time.perf_counter() - t0
-    cpu_build = time.process_time() - c0 + resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+    cpu_main = time.process_time() - c0
+    cpu_build = cpu_main + resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
     n = report.meta["counts"]["read"]
     c = report.meta["counts"]
     print(f"read {n:,} scored posts and built the report in {t_build:.1f} s "
-          f"(CPU {cpu_build:.1f} s, workers included): "
+          f"(CPU {cpu_build:.1f} s with the workers, {cpu_main:.1f} s in the parent): "
           f"{c['rows']:,} flagged posts in {c['campaigns']:,} campaigns "
           f"({c['multi_post_campaigns']:,} with more than one post; largest {report.campaigns[0]['posts']:,} posts), "
           f"{c['accounts']:,} accounts")
