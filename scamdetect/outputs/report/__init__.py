@@ -1,7 +1,8 @@
 """Takedown reports: flagged posts as rows a ministry or platform can act on, grouped into campaigns.
 
-    from scamdetect.outputs import build_report, read_scored, write_report
-    report = build_report(read_scored("scored.jsonl"), decisions=read_decisions("decisions.csv"))
+    from scamdetect.outputs.report import build_report, build_report_file, read_decisions, write_report
+    report = build_report(records, decisions={"p1": "rejected"})     # scored rows (dicts)
+    report = build_report_file("scored.jsonl", decisions=read_decisions("decisions.csv"), jobs=2)
     write_report(report, "report.xlsx")          # or .csv, .html, .json
 """
 
