@@ -344,3 +344,16 @@ def test_parallel_file_path_matches_the_library_call(tmp_path: Path, monkeypatch
     src.write_text(src.read_text() + "{oops\n")
     with pytest.raises(ReportInputError, match="fixture.jsonl:9: not valid JSON"):
         build_report_file(src, models=[MODEL], jobs=2)
+
+
+def test_known_models_skips_a_broken_manifest_under_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from scamdetect.outputs.report import known_models
+
+    for name, text in (("good", json.dumps(MODEL)), ("half-written", '{"model_id": "x", "thr')):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text(text)
+    monkeypatch.setenv("SCAMDETECT_MODELS", str(tmp_path))
+    assert [m["model_id"] for m in known_models()] == ["golden-model"]
+    assert build_report(fixture_rows()).meta["counts"]["rows"] == 6  # models=None: read from models/
+    with pytest.raises(ReportInputError, match="cannot read the model manifest"):
+        known_models([tmp_path / "half-written"])

@@ -42,20 +42,31 @@ class Report:
 def known_models(extra: Iterable[str | Path] = ()) -> list[dict[str, Any]]:
     """Manifests of the models a scored file may come from: every model under models/ and ``extra``.
 
-    Only the manifest is read (not the weights), so this is cheap and works for any model kind.
+    Only the manifest is read (not the weights), so this is cheap and works for any model kind. A
+    broken manifest under models/ is skipped (a model being written must not stop every report);
+    one in ``extra`` was asked for, so it raises ``ReportInputError``.
     """
-    dirs = sorted(p for p in models_dir().glob("*") if (p / "manifest.json").is_file()) if models_dir().is_dir() else []
+    root = models_dir()
+    found = sorted(p for p in root.glob("*") if (p / "manifest.json").is_file()) if root.is_dir() else []
     out = []
-    for d in [*dirs, *map(Path, extra)]:
-        mpath = d / "manifest.json"
+    for d, asked in [*((d, False) for d in found), *((Path(d), True) for d in extra)]:
         try:
-            m = json.loads(mpath.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ReportInputError(f"cannot read the model manifest {mpath} ({exc})") from None
-        if not isinstance(m, dict) or "model_id" not in m or "threshold" not in m:
-            raise ReportInputError(f"{mpath} is not a scamdetect model manifest")
-        out.append(m)
+            out.append(_manifest(d))
+        except ReportInputError:
+            if asked:
+                raise
     return out
+
+
+def _manifest(d: Path) -> dict[str, Any]:
+    mpath = d / "manifest.json"
+    try:
+        m = json.loads(mpath.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ReportInputError(f"cannot read the model manifest {mpath} ({exc})") from None
+    if not isinstance(m, dict) or "model_id" not in m or not isinstance(m.get("threshold"), (int, float)):
+        raise ReportInputError(f"{mpath} is not a scamdetect model manifest (no model_id and threshold)")
+    return m
 
 
 def _version(m: Mapping[str, Any]) -> str:
