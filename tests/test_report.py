@@ -354,6 +354,6 @@ def test_known_models_skips_a_broken_manifest_under_models(tmp_path: Path, monke
         (tmp_path / name / "manifest.json").write_text(text)
     monkeypatch.setenv("SCAMDETECT_MODELS", str(tmp_path))
     assert [m["model_id"] for m in known_models()] == ["golden-model"]
-    assert build_report(fixture_rows()).meta["counts"]["rows"] == 6  # models=None: read from models/
+    assert build_report(fixture_rows()).meta["counts"]["rows"] == 7  # models=None: read from models/
     with pytest.raises(ReportInputError, match="cannot read the model manifest"):
         known_models([tmp_path / "half-written"])
