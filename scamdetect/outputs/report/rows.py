@@ -258,12 +258,12 @@ def category_of(rule_ids: list[str], destinations: list[str], legal: Mapping[str
 
 def account_url(platform: str, account: str) -> str:
     """The profile URL of a handle on a known platform, or ''."""
+    if platform == "whatsapp":  # a WhatsApp account is its number, written any way
+        digits = re.sub(r"\D", "", account)
+        return f"https://wa.me/{digits}" if 8 <= len(digits) <= 15 and not re.search(r"[A-Za-z]", account) else ""
     m = _HANDLE.fullmatch(account.strip())
     if not m:
         return ""
-    if platform == "whatsapp":
-        digits = re.sub(r"\D", "", account)
-        return f"https://wa.me/{digits}" if 8 <= len(digits) <= 15 else ""
     tpl = PROFILE_URL.get(platform)
     return tpl.format(m.group(1)) if tpl else ""
 
