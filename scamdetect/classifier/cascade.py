@@ -82,9 +82,12 @@ class CascadeModel:
 
 
 def choose_band(y: np.ndarray, p_b: np.ndarray, p_t_of: Any, t_b: float, t_t: float,
-                max_share: float = 0.10, grid: int = 15) -> tuple[float, float, dict[str, float]]:
+                max_share: float = 0.10, grid: int = 15,
+                share_of: np.ndarray | None = None) -> tuple[float, float, dict[str, float]]:
     """The band [low, high) around the baseline threshold with the best validation F1 among those
-    routing at most ``max_share`` of posts. ``p_t_of(indices)`` gives transformer scores."""
+    routing at most ``max_share`` of posts (of the posts in the boolean mask ``share_of``, default
+    all). ``p_t_of(indices)`` gives transformer scores."""
+    share_of = np.ones(len(p_b), dtype=bool) if share_of is None else np.asarray(share_of, dtype=bool)
     from ..training.evaluate import binary_metrics  # scikit-learn: only when building a cascade
 
     # candidate edges among the posts nearest the threshold (twice the allowed share), so the
@@ -93,8 +96,9 @@ def choose_band(y: np.ndarray, p_b: np.ndarray, p_t_of: Any, t_b: float, t_t: fl
         p = np.clip(p, 1e-7, 1 - 1e-7)
         return np.log(p / (1 - p))
 
-    k = max(1, int(np.ceil(2 * max_share * len(p_b))))
-    near = p_b[np.argsort(np.abs(logit(p_b) - logit(np.array(t_b))), kind="stable")[:k]]
+    k = max(1, int(np.ceil(2 * max_share * share_of.sum())))
+    sp = p_b[share_of]
+    near = sp[np.argsort(np.abs(logit(sp) - logit(np.array(t_b))), kind="stable")[:k]]
     q = np.linspace(0.0, 1.0, grid)
     lows = np.unique(np.r_[np.quantile(near[near < t_b], q) if (near < t_b).any() else [], t_b])
     highs = np.unique(np.r_[np.quantile(near[near >= t_b], q) if (near >= t_b).any() else [], t_b])
@@ -108,7 +112,7 @@ def choose_band(y: np.ndarray, p_b: np.ndarray, p_t_of: Any, t_b: float, t_t: fl
         for hi in highs:
             hi_x = float(hi) + 1e-12
             r = route_mask(p_b, float(lo), hi_x)
-            share = float(r.mean())
+            share = float(r[share_of].mean())
             if share > max_share:
                 continue
             p = np.where(r, p_t, p_b)
