@@ -41,6 +41,13 @@ class Prediction:
                 "reasons": self.reasons, "mitigating": self.mitigating, "terms": self.terms,
                 "entities": self.entities}
 
+    def to_row(self) -> dict[str, Any]:
+        """The fields scoring adds to a post's row (files, DataFrames, HTTP): ``to_dict()`` and
+        ``red_flags``, the ids of the rules in ``reasons``."""
+        d = self.to_dict()
+        d["red_flags"] = [r["rule"] for r in self.reasons]
+        return d
+
 
 class Detector:
     """A loaded model with its rules. Thread-safe for prediction: nothing is mutated."""

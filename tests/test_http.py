@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from scamdetect import load  # noqa: E402
 from scamdetect.detector import MAX_CHARS  # noqa: E402
-from scamdetect.outputs.http import API_KEY_HEADER, Settings, create_app, prediction_fields  # noqa: E402
+from scamdetect.outputs.http import API_KEY_HEADER, Settings, create_app  # noqa: E402
 from scamdetect.outputs.microbatch import MicroBatcher  # noqa: E402
 
 from conftest import NOT_SCAMS, SCAMS, write_jsonl  # noqa: E402
@@ -86,7 +86,7 @@ def test_score_returns_the_library_fields_in_order(client: Any, det: Any) -> Non
     preds = det.predict([p["text"] for p in posts])
     for post, res, pred in zip(posts, body["results"], preds):
         assert res["id"] == post.get("id") and res["metadata"] == post.get("metadata")
-        expected = json.loads(json.dumps(prediction_fields(pred)))
+        expected = json.loads(json.dumps(pred.to_row()))
         assert {k: v for k, v in res.items() if k not in ("id", "metadata")} == expected
     assert body["results"][0]["label"] == "scam" and body["results"][1]["label"] == "not_scam"
     assert body["results"][0]["red_flags"] == [x["rule"] for x in body["results"][0]["reasons"]]

@@ -75,7 +75,7 @@ class Featurizer:
         self.vocab_size = tokenizer.get_vocab_size()
         self.bigram_bits = bigram_bits
         self.n_text = self.vocab_size + (1 << bigram_bits)
-        self._pieces: dict[str, list[int]] = {}
+        self._pieces: dict[str, tuple[int, ...]] = {}
 
     @property
     def n_features(self) -> int:
@@ -94,7 +94,8 @@ class Featurizer:
                 if pieces is None:
                     if len(cache) >= _CACHE_LIMIT:
                         cache.clear()
-                    pieces = cache[w] = self.tokenizer.encode(w, add_special_tokens=False).ids
+                    # a tuple of ints: the garbage collector stops tracking it, however large the cache grows
+                    pieces = cache[w] = tuple(self.tokenizer.encode(w, add_special_tokens=False).ids)
                 ids.extend(pieces)
             out.append(ids)
         return out

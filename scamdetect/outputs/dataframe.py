@@ -41,8 +41,7 @@ def _score_partition(pdf: Any, model: str | None, text_field: str) -> Any:
     cols: dict[str, list[Any]] = {c: [None] * len(texts) for c in COLUMNS}
     cols["error"] = errors
     for i, p in zip(ok, det.predict([texts[i] for i in ok]) if ok else ()):
-        d = p.to_dict()
-        d["red_flags"] = [r["rule"] for r in d["reasons"]]
+        d = p.to_row()
         for k in NESTED:
             d[k] = orjson.dumps(d[k]).decode()
         for k, v in d.items():

@@ -42,9 +42,7 @@ def score_rows(det: Detector, rows: Sequence[tuple[int, Any]], text_field: str, 
     preds = det.predict([rec[text_field] for rec in good]) if good else []
     out = []
     for rec, p in zip(good, preds):
-        d = p.to_dict()
-        d["red_flags"] = [r["rule"] for r in d["reasons"]]
-        rec.update(d)
+        rec.update(p.to_row())
         out.append(dumps_row(rec))
     rejects = [reject_line(n, reason, raw) for n, _, reason, raw in parsed if reason is not None]
     missing = sum(1 for _, _, reason, _ in parsed if reason and reason.startswith("missing text field"))

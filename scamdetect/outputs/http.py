@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
-from ..detector import MAX_CHARS, Detector, Prediction, load
+from ..detector import MAX_CHARS, Detector, load
 from .http_schema import ErrorBody, Health, ModelInfo, ReportRequest, ReportResponse, ScoreRequest, ScoreResponse
 from .microbatch import MicroBatcher
 
@@ -335,7 +335,7 @@ def create_app(settings: Settings | None = None, *, detector: Detector | None = 
                 raise APIError(422, "text_too_long", f"posts.{i}.text is {len(p.text):,} characters; the limit is "
                                f"{cfg.max_chars:,} characters per post", cfg.max_chars)
         preds = await request.app.state.scorer.predict([p.text for p in body.posts], body.top_terms)
-        results = [{"id": p.id, "metadata": p.metadata, **prediction_fields(pred)} for p, pred in zip(body.posts, preds)]
+        results = [{"id": p.id, "metadata": p.metadata, **pred.to_row()} for p, pred in zip(body.posts, preds)]
         return _json({"model_id": request.app.state.detector.model_id, "results": results})
 
     @app.post("/v1/report", response_model=ReportResponse, responses=_ERRORS, tags=["report"],
@@ -368,14 +368,6 @@ async def _freeze_gc(seconds: int) -> None:
         gc.freeze()
         await asyncio.sleep(seconds)
         gc.collect(1)  # young generations only: a few milliseconds, not a full pass
-
-
-def prediction_fields(pred: Prediction) -> dict[str, Any]:
-    """The fields ``scamdetect score`` adds to a row: ``Prediction.to_dict()`` and ``red_flags``
-    (tests/test_http.py checks that both give the same for the same post)."""
-    d = pred.to_dict()
-    d["red_flags"] = [r["rule"] for r in d["reasons"]]
-    return d
 
 
 def _report_models(app: FastAPI) -> list[dict[str, Any]]:
