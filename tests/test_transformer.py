@@ -191,9 +191,9 @@ def test_onnx_matches_pytorch(tiny, tmp_path):
         export_onnx(model, tmp_path / "m.int8.onnx")
         model.onnx_session = onnx_session(tmp_path / "m.int8.onnx", 1)
         # int8 weights: stated tolerance on the calibrated probability
-        # int8 on a 32-wide toy model is coarse (logits shift by up to ~0.5), so here only the ranking is
-        # checked; the shipped e5 model's int8 probabilities are held to |p_onnx - p_torch| <= 0.05 in
-        # bench/bench_transformer.py
+        # stated tolerance for int8: the ranking (correlation > 0.9), because dynamic int8 shifts logits
+        # (here by up to ~0.5 on a 32-wide toy model; on the shipped e5 model bench/bench_transformer.py
+        # measured mean |p_onnx - p_torch| 0.013, max 0.23, labels agreeing on 99% of posts)
         q = model.logits(texts)
         assert np.corrcoef(q, ref)[0, 1] > 0.9
     finally:
