@@ -198,3 +198,11 @@ def test_onnx_matches_pytorch(tiny, tmp_path):
         assert np.corrcoef(q, ref)[0, 1] > 0.9
     finally:
         model.onnx_session = None
+
+
+def test_e5_base_with_another_hash_refused(monkeypatch):
+    from scamdetect.classifier import e5convert, transformer
+
+    monkeypatch.setattr(e5convert, "load_e5_base", lambda path=None: (None, None, "1" * 64))
+    with pytest.raises(ValueError, match="not the ones this model was trained on"):
+        transformer.load_base({"kind": "e5", "sha256": "0" * 64, "version": "0.3.0"}, {})
