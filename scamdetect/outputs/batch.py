@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..detector import Detector, load
-from .engines import BlockResult, cached_detector, dask_client, run_dask, run_local, run_processes, score_unit
+from .engines import (BlockResult, batch_gc, cached_detector, dask_client, run_dask, run_local, run_processes,
+                      score_unit)
 from .files import (PREDICTION_FIELDS, InputError, Unit, copy_into, detect_format, input_size, parquet_types,
                     read_units, TableWriter)
 from .journal import Journal, fingerprint
@@ -93,7 +94,8 @@ def score_file(input_path: str | Path, output_path: str | Path, model: str | Pat
             client.close()
     else:
         task = partial(score_unit, model_str, text_field, keys)
-        _save_all(run_processes(todo, task, jobs) if jobs > 1 else run_local(todo, task), journal, todo)
+        with batch_gc():
+            _save_all(run_processes(todo, task, jobs) if jobs > 1 else run_local(todo, task), journal, todo)
     for meta, _, _ in journal.blocks():
         for k in ("read", "scored", "rejected", "flagged"):
             setattr(summary, k, getattr(summary, k) + meta[k])
