@@ -32,3 +32,10 @@ def models_dir() -> Path:
     """Where shipped models live: $SCAMDETECT_MODELS, else ``models/`` in the project."""
     env = os.environ.get("SCAMDETECT_MODELS")
     return Path(env) if env else project_dir() / "models"
+
+
+def cache_dir() -> Path:
+    """Files rebuilt from the package when missing (compiled pattern databases, ONNX exports):
+    $SCAMDETECT_CACHE, else ~/.cache/scamdetect."""
+    env = os.environ.get("SCAMDETECT_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "scamdetect"

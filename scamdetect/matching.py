@@ -9,8 +9,14 @@ a few times slower. Patterns must suit both (no lookarounds or backreferences).
 from __future__ import annotations
 
 import codecs
+import hashlib
+import json
+import os
 import threading
+from pathlib import Path
 from typing import Sequence
+
+from .config import cache_dir
 
 
 def hyperscan_database(patterns: Sequence[str], flags: int | Sequence[int] = 0, utf8: bool = True):  # type: ignore[no-untyped-def]
@@ -19,11 +25,43 @@ def hyperscan_database(patterns: Sequence[str], flags: int | Sequence[int] = 0, 
     import hyperscan
 
     common = hyperscan.HS_FLAG_ALLOWEMPTY | (hyperscan.HS_FLAG_UTF8 if utf8 else 0)
-    per = [flags] * len(patterns) if isinstance(flags, int) else list(flags)
-    db = hyperscan.Database()
-    db.compile(expressions=[p.encode() for p in patterns], ids=list(range(len(patterns))),
-               elements=len(patterns), flags=[f | common for f in per])
+    per = [f | common for f in ([flags] * len(patterns) if isinstance(flags, int) else flags)]
+    key = hashlib.sha256(json.dumps([hyperscan.__version__, list(patterns), per]).encode()).hexdigest()
+    db = _cached(key)
+    if db is None:
+        db = hyperscan.Database()
+        db.compile(expressions=[p.encode() for p in patterns], ids=list(range(len(patterns))),
+                   elements=len(patterns), flags=per)
+        _store(key, db)
     return db, hyperscan.Scratch(db)
+
+
+# Compiling the rule patterns takes most of a second, every time a process loads a model: the
+# compiled database is kept in the cache folder, keyed by the patterns, flags and library version.
+def _cache_file(key: str) -> Path:
+    return cache_dir() / "hyperscan" / f"{key}.db"
+
+
+def _cached(key: str):  # type: ignore[no-untyped-def]
+    import hyperscan
+
+    try:
+        return hyperscan.loadb(_cache_file(key).read_bytes(), hyperscan.HS_MODE_BLOCK)
+    except Exception:  # missing, unreadable or damaged: compile again
+        return None
+
+
+def _store(db_key: str, db) -> None:  # type: ignore[no-untyped-def]
+    import hyperscan
+
+    path = _cache_file(db_key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(hyperscan.dumpb(db))
+        os.replace(tmp, path)  # readers see a whole file or none
+    except OSError:  # a read-only home: the cache is only an optimisation
+        pass
 
 
 def _substitute(err: UnicodeError) -> tuple[str, int]:

@@ -132,3 +132,17 @@ def test_rules_work_without_hyperscan(monkeypatch):
     for text in ["Loker admin Kamboja gaji 15jt, tiket ditanggung, WA 0812-3456-7890",
                  "Waspada modus penipuan, korban TPPO; P3MI resmi ber-SIP3MI", "kerja dari HP 500rb/hari bukan MLM"]:
         assert [h.rule_id for h in analyze(text, portable).hits] == [h.rule_id for h in analyze(text, RULES).hits]
+
+
+def test_compiled_patterns_are_cached_and_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch):
+    pytest.importorskip("hyperscan")
+    monkeypatch.setenv("SCAMDETECT_CACHE", str(tmp_path))
+    text = "Loker admin Kamboja gaji 15jt, tiket ditanggung, WA 0812-3456-7890"
+    first = [h.rule_id for h in analyze(text, RuleSet(load_rules())).hits]
+    files = sorted((tmp_path / "hyperscan").glob("*.db"))
+    assert files
+    assert [h.rule_id for h in analyze(text, RuleSet(load_rules())).hits] == first  # loaded from the cache
+    for f in files:
+        f.write_bytes(b"not a database")
+    assert [h.rule_id for h in analyze(text, RuleSet(load_rules())).hits] == first
+    assert all(f.read_bytes() != b"not a database" for f in files)

@@ -12,13 +12,8 @@ from typing import Any
 
 import torch
 
+from ..config import cache_dir
 from .transformer import TransformerModel, pad_batch
-
-
-def cache_dir() -> Path:
-    """$SCAMDETECT_CACHE, else ~/.cache/scamdetect."""
-    env = os.environ.get("SCAMDETECT_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "scamdetect"
 
 
 class _Logits(torch.nn.Module):
