@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import NOT_SCAMS, SCAMS, write_jsonl
+
 from scamdetect.cli import main
 from scamdetect.outputs import InputError, score_file
 
@@ -78,11 +78,11 @@ def test_an_interrupted_run_needs_resume_or_restart(tmp_path, tiny_model_dir):
     score_file(src, out, model=tiny_model_dir, block_bytes=200)
     full = out.read_bytes()
     # fake an interruption: a run directory with some blocks done (as the kill -9 test makes for real)
+    from scamdetect import load
+    from scamdetect.outputs import batch
     from scamdetect.outputs.engines import score_unit
     from scamdetect.outputs.files import read_units
     from scamdetect.outputs.journal import Journal, fingerprint
-    from scamdetect.outputs import batch
-    from scamdetect import load
 
     settings = {"in_format": "jsonl", "out_format": "jsonl", "text_field": "text", "block_bytes": 200,
                 "block_rows": batch.BLOCK_ROWS}
@@ -151,7 +151,7 @@ def test_score_dataframe_and_dask_engine_on_a_local_cluster(tmp_path, tiny_model
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+            Client(cluster):
         ddf = dd.from_pandas(pdf, npartitions=3)
         got = score_dataframe(ddf, tiny_model_dir).compute()
         assert got.sort_values("id").reset_index(drop=True)[["id", "score", "label"]].equals(

@@ -18,10 +18,27 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..detector import Detector, load
-from .engines import (BlockResult, batch_gc, cached_detector, dask_client, run_dask, run_local, run_processes,
-                      score_unit)
-from .files import (PREDICTION_FIELDS, InputError, Unit, copy_into, detect_format, input_size, parquet_types,
-                    read_units, TableWriter)
+from .engines import (
+    BlockResult,
+    batch_gc,
+    cached_detector,
+    dask_client,
+    run_dask,
+    run_local,
+    run_processes,
+    score_unit,
+)
+from .files import (
+    PREDICTION_FIELDS,
+    InputError,
+    TableWriter,
+    Unit,
+    copy_into,
+    detect_format,
+    input_size,
+    parquet_types,
+    read_units,
+)
 from .journal import Journal, fingerprint
 
 __all__ = ["InputError", "Summary", "score_file", "BLOCK_BYTES", "BLOCK_ROWS", "ENGINES"]
