@@ -147,6 +147,8 @@ def test_score_dataframe_and_dask_engine_on_a_local_cluster(tmp_path, tiny_model
     assert list(local.columns[:3]) == ["id", "account", "text"]
     assert local.loc[local.id == 99, "error"].item() == "empty text"
     assert local.loc[local.id == 0, "label"].item() == "scam"
+    with pytest.raises(InputError, match="no column 'caption'"):
+        score_dataframe(pdf, tiny_model_dir, text_field="caption")
 
     from distributed import Client, LocalCluster
 

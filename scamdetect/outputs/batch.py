@@ -113,13 +113,13 @@ def score_file(input_path: str | Path, output_path: str | Path, model: str | Pat
         task = partial(score_unit, model_str, text_field, keys)
         with batch_gc():
             _save_all(run_processes(todo, task, jobs) if jobs > 1 else run_local(todo, task), journal, todo)
-    for meta, _, _ in journal.blocks():
-        for k in ("read", "scored", "rejected", "flagged"):
-            setattr(summary, k, getattr(summary, k) + meta[k])
+    metas = [meta for meta, _, _ in journal.blocks()]
+    for k in ("read", "scored", "rejected", "flagged"):
+        setattr(summary, k, sum(m[k] for m in metas))
     if summary.read == 0:
         journal.remove()
         raise InputError(f"{src} holds no rows")
-    if summary.scored == 0 and sum(m["missing_field"] for m, _, _ in journal.blocks()) == summary.read:
+    if summary.scored == 0 and sum(m["missing_field"] for m in metas) == summary.read:
         journal.remove()
         raise InputError(f"no row of {src} has a {text_field!r} field; use --text-field")
     _assemble(journal, dst, fmt_out, rej, parquet_types(src) if fmt_in == "parquet" else {})

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from .engines import cached_detector
-from .files import NESTED, text_problem
+from .files import NESTED, InputError, text_problem
 
 # Columns added to the frame; nested values are JSON text, so that the frame writes to any format.
 COLUMNS = {"score": "float64", "label": "object", "threshold": "float64", "model_id": "object",
@@ -22,7 +22,7 @@ def score_dataframe(df: Any, model: str | Path | None = None, text_field: str = 
     must be a path the workers can read (None: the default model)."""
     model_str = str(model) if model is not None else None
     if text_field not in df.columns:
-        raise KeyError(f"the frame has no column {text_field!r} (columns: {', '.join(map(str, df.columns))})")
+        raise InputError(f"the frame has no column {text_field!r} (columns: {', '.join(map(str, df.columns))})")
     if hasattr(df, "map_partitions"):  # Dask: the work happens on the workers, lazily
         import pandas as pd
 
