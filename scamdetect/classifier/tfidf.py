@@ -66,16 +66,19 @@ class TfidfModel:
 
     def top_terms(self, Xt: sp.csr_matrix, k: int = 5) -> list[list[tuple[str, float]]]:
         """The ``k`` sub-word terms that pushed each row most towards 'scam'."""
-        out = []
-        vocab = self.featurizer.vocab_size
-        for i in range(Xt.shape[0]):
-            lo, hi = Xt.indptr[i], Xt.indptr[i + 1]
-            cols = Xt.indices[lo:hi]
-            keep = cols < vocab
-            cols = cols[keep]
-            contrib = Xt.data[lo:hi][keep] * self.coef[cols]
-            order = np.argsort(-contrib)[:k]
-            out.append([(self.featurizer.term(int(cols[j])), round(float(contrib[j]), 4)) for j in order if contrib[j] > 0])
+        # one sort over the whole batch (by row, then by contribution) instead of one per row
+        rows = np.repeat(np.arange(Xt.shape[0]), np.diff(Xt.indptr))
+        contrib = Xt.data * self.coef[Xt.indices]
+        keep = (Xt.indices < self.featurizer.vocab_size) & (contrib > 0)
+        rows, cols, contrib = rows[keep], Xt.indices[keep], contrib[keep]
+        order = np.lexsort((-contrib, rows))
+        rows, cols, contrib = rows[order], cols[order], contrib[order]
+        first = np.searchsorted(rows, rows)  # where each row's run starts
+        top = np.arange(len(rows)) - first < k
+        out: list[list[tuple[str, float]]] = [[] for _ in range(Xt.shape[0])]
+        term = self.featurizer.term
+        for r, c, w in zip(rows[top].tolist(), cols[top].tolist(), contrib[top].tolist()):
+            out[r].append((term(c), round(w, 4)))
         return out
 
     def to_files(self) -> dict[str, bytes]:

@@ -26,6 +26,15 @@ def has_lookaround(pattern: str) -> bool:
     return _LOOKAROUND.search(pattern) is not None
 
 
+def _max_width(pattern: str) -> int | None:
+    """The length of the longest text ``pattern`` can match, or None if unbounded or unknown."""
+    try:
+        width = re._parser.parse(pattern).getwidth()[1]  # type: ignore[attr-defined]
+    except Exception:  # a private module of the standard library: without it, no shortcut
+        return None
+    return width if width < 1 << 16 else None
+
+
 def leftmost_spans(spans: Iterable[Span]) -> list[Span]:
     """Non-overlapping spans, leftmost first and longest at each start (what finditer would give)."""
     out: list[Span] = []
@@ -40,7 +49,7 @@ class Scan:
     """What one pass over a normalised post found."""
 
     spans: dict[int, list[Span]]  # rule index -> spans of its plain patterns
-    verify: set[int]  # patterns (by verify index) that may match and need Python's engine
+    verify: dict[int, int]  # patterns (by verify index) that may match and need Python's engine -> from where
     hints: set[int]  # extra hint patterns (by index) that occur
     present: set[int]  # rules without weight (classifier features only) that fired: no spans kept
 
@@ -64,20 +73,22 @@ class _Scanner:
     def _on_match(pattern: int, start: int, end: int, flags: int, found: list[tuple[int, int, int]]) -> None:
         found.append((pattern, start, end))
 
-    def scan(self, text: str) -> tuple[dict[int, list[Span]], set[int], set[int], set[int]]:
-        """(exact pattern -> its non-overlapping spans, loosened patterns, hints, presence patterns found)."""
+    def scan(self, text: str) -> tuple[dict[int, list[Span]], dict[int, int], set[int], set[int]]:
+        """(exact pattern -> its non-overlapping spans, loosened pattern -> end of its first match,
+        hints, presence patterns found)."""
         found: list[tuple[int, int, int]] = []
         with self._lock:
             self._db.scan(ascii_bytes(text), match_event_handler=self._on_match, context=found,
                           scratch=self._scratch)
         by_pattern: dict[int, list[Span]] = {}
-        verify, hints, present = set(), set(), set()
+        verify: dict[int, int] = {}
+        hints, present = set(), set()
         n_exact, n_verify, n_hints = self._n_exact, self._n_verify, self._n_hints
         for j, s, e in found:
             if j < n_exact:
                 by_pattern.setdefault(j, []).append((s, e))
             elif j < n_verify:
-                verify.add(j - n_exact)
+                verify[j - n_exact] = e
             elif j < n_hints:
                 hints.add(j - n_verify)
             else:
@@ -120,6 +131,7 @@ class RuleSet:
             verify = list(range(len(patterns)))
             self._prefilter = PatternSet([loosen(p) for p in patterns] + list(hints))
         self._n_verify = len(verify)
+        self._verify_width = [_max_width(patterns[j]) for j in verify]
         self._exact_owner = [owner[j] for j in exact]
         self._verify_owner = [owner[j] for j in verify]
         self._presence_owner = [owner[j][0] for j in presence]
@@ -135,17 +147,22 @@ class RuleSet:
         assert self._prefilter is not None
         matched = self._prefilter.matching(text)
         n = self._n_verify
-        return Scan({}, {j for j in matched if j < n}, {j - n for j in matched if j >= n}, set())
+        return Scan({}, {j: 0 for j in matched if j < n}, {j - n for j in matched if j >= n}, set())
 
     def apply(self, norm: Normalized, entities: Sequence[Entity], scan: Scan | None = None) -> list[RuleHit]:
         """All hits on one post, in rule order (``scan``: this text's scan, if already made)."""
         text = norm.text
         scan = scan or self.scan(text)
         found = scan.spans
-        for j in scan.verify:
+        for j, first_end in scan.verify.items():
             i, k = self._verify_owner[j]
             pattern = self.rules[i].patterns[k]  # type: ignore[attr-defined]
-            found.setdefault(i, []).extend(m.span() for m in pattern.finditer(text) if m.end() > m.start())
+            # No match can end before the loosened pattern's first match does, nor be longer than
+            # the pattern's widest match, so the search may start there (lookbehinds still see
+            # the text before it): the same matches for less scanning.
+            width = self._verify_width[j]
+            pos = max(0, first_end - width) if width is not None else 0
+            found.setdefault(i, []).extend(m.span() for m in pattern.finditer(text, pos) if m.end() > m.start())
         for i in self._checks:
             if spans := self.rules[i].find(norm, entities):
                 found[i] = spans

@@ -77,11 +77,13 @@ class Rule:
                     merged[-1] = (merged[-1][0], max(merged[-1][1], e))
                 else:
                     merged.append((s, e))
-        original = norm.original
+            merged = merged[:5]
         if norm.stages and not self.spans_in_original:
-            merged = [norm.to_original(s, e) for s, e in merged[:5]]
-        spans = tuple(Span(s, e, original[s:e]) for s, e in merged[:5])
-        return RuleHit(self.id, self.weight, self.description_id, self.description_en, spans)
+            to_original = norm.to_original
+            merged = [to_original(s, e) for s, e in merged]
+        original = norm.original
+        return RuleHit(self.id, self.weight, self.description_id, self.description_en,
+                       tuple([Span(s, e, original[s:e]) for s, e in merged]))
 
 
 @dataclass(frozen=True)
