@@ -168,6 +168,24 @@ def test_score_dataframe_and_dask_engine_on_a_local_cluster(tmp_path, tiny_model
         assert one.read_bytes() == dsk.read_bytes()
 
 
+def test_dask_engine_keeps_no_block_of_posts_after_scoring_it(tmp_path, tiny_model_dir):
+    pytest.importorskip("distributed")
+    import gc
+
+    from scamdetect.outputs.engines import dask_client, run_dask
+    from scamdetect.outputs.files import Unit, read_units
+
+    src = write_jsonl(tmp_path / "in.jsonl", posts(40))
+    with dask_client(None, 1) as client:
+        results = list(run_dask(read_units(src, "jsonl", "text", 400, 100), str(tiny_model_dir), "text", False,
+                                client))
+        assert sum(r.read for r in results) == 40
+        gc.collect()
+        # the client and the in-process scheduler must not keep the blocks they sent (a copy per
+        # block made a million-post run grow past 1 GB)
+        assert not [o for o in gc.get_objects() if isinstance(o, Unit)]
+
+
 def test_progress_bar_on_request_and_quiet_when_piped(tmp_path, tiny_model_dir, capsys):
     src = write_jsonl(tmp_path / "in.jsonl", posts(20))
     score_file(src, tmp_path / "a.jsonl", model=tiny_model_dir, progress=True, block_bytes=300)

@@ -104,11 +104,8 @@ def score_file(input_path: str | Path, output_path: str | Path, model: str | Pat
     keys = fmt_out != "jsonl"
     todo = _Todo(units, journal, _progress(src, fmt_in, progress))
     if engine == "dask":
-        client = dask_client(scheduler, jobs)
-        try:
+        with dask_client(scheduler, jobs) as client:
             _save_all(run_dask(todo, model_str, text_field, keys, client), journal, todo)
-        finally:
-            client.close()
     else:
         task = partial(score_unit, model_str, text_field, keys)
         with batch_gc():

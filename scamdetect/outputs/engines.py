@@ -121,15 +121,29 @@ def _windowed(units: Iterable[Unit], submit: Callable[[Unit], Future], window: i
 
 # -- Dask ---------------------------------------------------------------------------------------
 
-def dask_client(scheduler: str | None, jobs: int):  # type: ignore[no-untyped-def]
-    """A client of the Dask scheduler at ``scheduler``, or of a local cluster of ``jobs`` processes."""
+@contextmanager
+def dask_client(scheduler: str | None, jobs: int) -> Iterator[Any]:
+    """A client of the Dask scheduler at ``scheduler``, or of a local cluster of ``jobs`` processes,
+    closed on exit."""
     try:
+        import dask
         from distributed import Client, LocalCluster
     except ImportError:
         raise ImportError("the Dask engine needs the dask extra: pip install 'scamdetect[dask]'") from None
-    if scheduler:
-        return Client(scheduler)
-    return Client(LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None))
+    # Every connection keeps its last 1,000 messages for debugging, and a task message carries its
+    # block of posts: the client and an in-process scheduler would hold hundreds of MB of old
+    # blocks. A remote scheduler needs the same setting in its own configuration.
+    with dask.config.set({"distributed.admin.low-level-log-length": 0}):
+        if scheduler:
+            client = Client(scheduler)
+        else:
+            client = Client(LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None))
+        try:
+            yield client
+        finally:
+            client.close()
+            if client.cluster is not None:
+                client.cluster.close()
 
 
 def run_dask(units: Iterable[Unit], model: str | None, text_field: str, keys: bool, client: Any,
