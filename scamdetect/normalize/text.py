@@ -14,7 +14,7 @@ from typing import Callable
 import re2
 
 from ..matching import PatternSet
-from .fold import FLAG_WORDS, ZERO_WIDTH, fold_char
+from .fold import FLAG_WORDS, fold_run
 
 # (new_start, new_end, old_start, old_end) of one length-changing replacement.
 Edit = tuple[int, int, int, int]
@@ -131,28 +131,38 @@ def rewrite(
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
-def _fold(text: str) -> tuple[str, tuple[Edit, ...], int, int]:
+@dataclass(slots=True)
+class _Folded:
+    text: str
+    edits: tuple[Edit, ...]
+    lookalike: int
+    hidden: int
+    regional: bool  # a flag may follow: the text holds a regional indicator
+
+
+def _fold(text: str) -> _Folded:
     """Lowercase and fold non-ASCII characters; count look-alikes and hidden characters."""
     if text.isascii():
-        return text.lower(), (), 0, 0
+        return _Folded(text.lower(), (), 0, 0, False)
     out: list[str] = []
     edits: list[Edit] = []
-    last = shift = lookalike = hidden = 0
+    last = shift = disguised = hidden = 0
+    regional = False
     for m in _NON_ASCII.finditer(text):
-        out.append(text[last:m.start()].lower())
-        for i, ch in enumerate(m.group(0), m.start()):
-            f = fold_char(ch)
-            out.append(f)
-            if ch in ZERO_WIDTH:
-                hidden += 1
-            elif f.isascii() and f.isalnum():
-                lookalike += 1
-            if len(f) != 1:
-                edits.append((i + shift, i + shift + len(f), i, i + 1))
-                shift += len(f) - 1
+        start = m.start()
+        run = fold_run(m.group(0))
+        out.append(text[last:start].lower())
+        out.append(run.text)
+        disguised += len(run.disguised)
+        hidden += run.hidden
+        regional = regional or run.regional
+        for offset, size in run.resized:
+            i = start + offset
+            edits.append((i + shift, i + shift + size, i, i + 1))
+            shift += size - 1
         last = m.end()
     out.append(text[last:].lower())
-    return "".join(out), tuple(edits), lookalike, hidden
+    return _Folded("".join(out), tuple(edits), disguised - hidden, hidden, regional)
 
 
 def _join_spaced(m: re.Match[str]) -> str | None:
@@ -185,15 +195,18 @@ def protected_spans(text: str) -> list[tuple[int, int]]:
     return sorted(m.span() for rx in rxs for m in rx.finditer(text))
 
 
-def normalize(text: str) -> Normalized:
-    """Normalise one post: fold Unicode, undo spacing / leet / repeats, keep a map to the original."""
-    if not isinstance(text, str):
-        raise TypeError(f"text must be str, got {type(text).__name__}")
-    folded, fold_edits, lookalike, hidden = _fold(text)
-    stages = [fold_edits]
-    stats = {"lookalike": lookalike, "hidden": hidden, "spaced": 0, "leet": 0, "repeat": 0}
-    cur, flag_edits, _ = rewrite(folded, _FLAG_RE, _flag_word) if not text.isascii() else (folded, (), 0)
-    stages.append(flag_edits)
+def _repeated_letter(m: re.Match[str]) -> str:
+    return m.group(1)
+
+
+# The stages that undo disguises, in order, each with the index of its hint in ``_HINTS``.
+_STAGES: tuple[tuple[str, re.Pattern[str], Callable[[re.Match[str]], str | None]], ...] = (
+    ("spaced", SPACED_RE, _join_spaced), ("leet", _LEET_TOKEN_RE, _unleet_token), ("repeat", _REPEAT_RE, _repeated_letter),
+)
+
+
+def _undo_disguises(text: str, hints: set[int], stages: list[tuple[Edit, ...]], stats: dict[str, int]) -> str:
+    """Run the stages whose hints occur in ``text``; add their edits and counts to ``stages``, ``stats``."""
     shields: dict[str, list[tuple[int, int]]] = {}
 
     def protect(t: str) -> list[tuple[int, int]]:
@@ -202,14 +215,33 @@ def normalize(text: str) -> Normalized:
             shields[t] = protected_spans(t)
         return shields[t]
 
-    hints = _HINTS.matching(cur)
-    for hint, (name, rx, fn) in enumerate((("spaced", SPACED_RE, _join_spaced), ("leet", _LEET_TOKEN_RE, _unleet_token),
-                                           ("repeat", _REPEAT_RE, lambda m: m.group(1)))):
+    for hint, (name, rx, fn) in enumerate(_STAGES):
         if hint not in hints:
             continue
-        cur, edits, n = rewrite(cur, rx, fn, protect)
-        stages.append(edits)
-        stats[name] = n
+        text, edits, n = rewrite(text, rx, fn, protect)
+        if edits:
+            stages.append(edits)
         if n:  # joined or rewritten words may now show what a later stage looks for
-            hints = _HINTS.matching(cur)
-    return Normalized(text, cur, tuple(st for st in stages if st), {k: v for k, v in stats.items() if v})
+            stats[name] = n
+            if hint + 1 < len(_STAGES):
+                hints = _HINTS.matching(text)
+    return text
+
+
+def normalize(text: str) -> Normalized:
+    """Normalise one post: fold Unicode, undo spacing / leet / repeats, keep a map to the original."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be str, got {type(text).__name__}")
+    folded = _fold(text)
+    cur = folded.text
+    stages = [folded.edits] if folded.edits else []
+    # Same keys, in the same order, as the stages that found something.
+    stats = {k: v for k, v in (("lookalike", folded.lookalike), ("hidden", folded.hidden)) if v}
+    if folded.regional:
+        cur, flag_edits, _ = rewrite(cur, _FLAG_RE, _flag_word)
+        if flag_edits:
+            stages.append(flag_edits)
+    hints = _HINTS.matching(cur)
+    if hints:
+        cur = _undo_disguises(cur, hints, stages, stats)
+    return Normalized(text, cur, tuple(stages), stats)

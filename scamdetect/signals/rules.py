@@ -10,8 +10,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import yaml
 
-from ..normalize import Normalized, fold_char
-from ..normalize.fold import ZERO_WIDTH
+from ..normalize import Normalized
+from ..normalize.fold import fold_run
 from ..normalize.text import SPACED_RE as _SPACED
 from ..normalize.text import is_leet_word
 from .entities import Entity
@@ -138,25 +138,27 @@ def _entity_present(norm: Normalized, ents: Sequence[Entity], p: dict[str, Any])
     return [e.norm_span for e in ents if e.kind in kinds]
 
 
-_TOKEN = re.compile(r"\S+")
-_LEETISH = re.compile(r"[a-z][013-57-9]|[013-57-9][a-z]", re.I)
+# Whole words (runs of non-space) that may be disguised: holding a non-ASCII character, or a
+# letter and a digit side by side.
+# (No re.I: under it the Kelvin sign, dotted İ and dotless ı would not count as non-ASCII.)
+_SUSPECT_TOKEN = re.compile(r"(?<!\S)\S*?(?:[^\x00-\x7f\s]|[a-zA-Z][013-57-9]|[013-57-9][a-zA-Z])\S*")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+def _is_disguised(token: str) -> bool:
+    """Whether a word holds an invisible character or a look-alike letter, or is written in leet."""
+    if token.isascii():
+        return is_leet_word(token)
+    return any(fold_run(run).disguised for run in _NON_ASCII.findall(token))
 
 
 def _obfuscation(norm: Normalized, ents: Sequence[Entity], p: dict[str, Any]) -> list[tuple[int, int]]:
     """Spans of the ORIGINAL text that were disguised (see ``ORIGINAL_SPAN_CHECKS``)."""
-    changes = sum(norm.deobfuscated.get(k, 0) for k in ("lookalike", "hidden", "spaced", "leet"))
+    found = norm.deobfuscated
+    changes = found.get("lookalike", 0) + found.get("hidden", 0) + found.get("spaced", 0) + found.get("leet", 0)
     if changes < p.get("min_changes", 1):
         return []
-    out = []
-    for m in _TOKEN.finditer(norm.original):
-        tok = m.group(0)
-        if tok.isascii():
-            disguised = _LEETISH.search(tok) is not None and is_leet_word(tok)
-        else:
-            disguised = any(c in ZERO_WIDTH or (not c.isascii() and (f := fold_char(c)).isascii() and f.isalnum())
-                            for c in tok)
-        if disguised:
-            out.append(m.span())
+    out = [m.span() for m in _SUSPECT_TOKEN.finditer(norm.original) if _is_disguised(m.group(0))]
     lowered = norm.original.lower()
     out.extend(m.span() for m in _SPACED.finditer(lowered) if sum(c.isalpha() for c in m.group(0)) >= 3)
     return sorted(out)
