@@ -35,6 +35,7 @@ _SPACED_PAIRS = frozenset({"wa", "dm", "tg", "cs", "pt", "ig", "hp", "ln", "jt",
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
 _LEET_TOKEN_RE = re.compile(r"\b[a-z0-9]*[a-z][013-57-9][a-z0-9]*\b")
 _LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g"}
+_UNLEET = str.maketrans(_LEET)
 _LEET_RE = re.compile(r"(?<=[a-z])(?:[013-57-9]{1,2}(?=[a-z])|[013-57-9](?![0-9]))")
 # Words that really are written with digits.
 _DIGIT_WORDS = frozenset(
@@ -173,11 +174,16 @@ def _join_spaced(m: re.Match[str]) -> str | None:
     return None
 
 
+def _may_be_leet(tok: str) -> bool:
+    """Whether a token with a digit after a letter may be leet: not a word or amount written so."""
+    return not (tok in _DIGIT_WORDS or tok.isdigit() or sum(map(str.isalpha, tok)) < 2 or _MONEY_TOKEN.match(tok))
+
+
 def _unleet_token(m: re.Match[str]) -> str | None:
     tok = m.group(0)
-    if tok in _DIGIT_WORDS or tok.isdigit() or sum(c.isalpha() for c in tok) < 2 or _MONEY_TOKEN.match(tok):
+    if not _may_be_leet(tok):
         return None
-    fixed = _LEET_RE.sub(lambda d: "".join(_LEET[c] for c in d.group(0)), tok)
+    fixed = _LEET_RE.sub(lambda d: d.group(0).translate(_UNLEET), tok)
     return fixed if fixed != tok else None
 
 
@@ -186,7 +192,8 @@ URL_HINT = re.compile(rf"https?:|www\.|\.(?:{_TLDS})\b")
 
 def is_leet_word(token: str) -> bool:
     """Whether normalisation reads ``token`` as a word with digits standing for letters."""
-    return any(_unleet_token(m) for m in _LEET_TOKEN_RE.finditer(token.lower()))
+    # what _unleet_token would change: every _LEET_RE match turns digits into letters
+    return any(_may_be_leet(tok) and _LEET_RE.search(tok) for tok in _LEET_TOKEN_RE.findall(token.lower()))
 
 
 def protected_spans(text: str) -> list[tuple[int, int]]:

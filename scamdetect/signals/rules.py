@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -138,18 +139,47 @@ def _entity_present(norm: Normalized, ents: Sequence[Entity], p: dict[str, Any])
     return [e.norm_span for e in ents if e.kind in kinds]
 
 
-# Whole words (runs of non-space) that may be disguised: holding a non-ASCII character, or a
-# letter and a digit side by side.
-# (No re.I: under it the Kelvin sign, dotted İ and dotless ı would not count as non-ASCII.)
-_SUSPECT_TOKEN = re.compile(r"(?<!\S)\S*?(?:[^\x00-\x7f\s]|[a-zA-Z][013-57-9]|[013-57-9][a-zA-Z])\S*")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+# A letter then a digit: every word that ``is_leet_word`` accepts has one.
+_LETTER_DIGIT = re.compile(r"[a-zA-Z][013-57-9]")
+_NON_SPACE = re.compile(r"\S*")
 
 
-def _is_disguised(token: str) -> bool:
-    """Whether a word holds an invisible character or a look-alike letter, or is written in leet."""
-    if token.isascii():
-        return is_leet_word(token)
-    return any(fold_run(run).disguised for run in _NON_ASCII.findall(token))
+# Leet words recur from post to post, and the check is slow.
+@lru_cache(maxsize=8192)
+def _is_ascii_leet_word(word: str) -> bool:
+    return word.isascii() and is_leet_word(word)
+
+
+def _disguised_words(text: str) -> list[tuple[int, int]]:
+    """Spans of the words (runs of non-space) that hold an invisible character or a look-alike
+    letter, or that are ASCII and written in leet."""
+    # Most words hold no suspect character, so words are found around the suspect characters
+    # rather than one by one. ``re`` cannot match backwards: a word's start is found in the
+    # reversed text.
+    backwards = text[::-1]
+    n = len(text)
+
+    def word_at(p: int) -> tuple[int, int]:
+        # backwards[n - p] is text[p - 1]; the match ends in backwards where the word starts in text
+        return n - _NON_SPACE.match(backwards, n - p).end(), _NON_SPACE.match(text, p).end()  # type: ignore[union-attr]
+
+    words: list[tuple[int, int]] = []
+    end = 0  # suspect characters come in order: those before ``end`` are in a word already seen
+    if not text.isascii():
+        for m in _NON_ASCII.finditer(text):
+            for offset in fold_run(m.group(0)).disguised:
+                p = m.start() + offset
+                if p >= end and not text[p].isspace():
+                    words.append(word_at(p))
+                    end = words[-1][1]
+    end = 0
+    for m in _LETTER_DIGIT.finditer(text):
+        if m.start() >= end:
+            start, end = word_at(m.start())
+            if _is_ascii_leet_word(text[start:end]):
+                words.append((start, end))
+    return words
 
 
 def _obfuscation(norm: Normalized, ents: Sequence[Entity], p: dict[str, Any]) -> list[tuple[int, int]]:
@@ -158,7 +188,7 @@ def _obfuscation(norm: Normalized, ents: Sequence[Entity], p: dict[str, Any]) ->
     changes = found.get("lookalike", 0) + found.get("hidden", 0) + found.get("spaced", 0) + found.get("leet", 0)
     if changes < p.get("min_changes", 1):
         return []
-    out = [m.span() for m in _SUSPECT_TOKEN.finditer(norm.original) if _is_disguised(m.group(0))]
+    out = _disguised_words(norm.original)
     lowered = norm.original.lower()
     out.extend(m.span() for m in _SPACED.finditer(lowered) if sum(c.isalpha() for c in m.group(0)) >= 3)
     return sorted(out)
