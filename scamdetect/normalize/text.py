@@ -134,6 +134,8 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 @dataclass(slots=True)
 class _Folded:
+    """A post after ``_fold``: the folded text, its edits and what the folding counted."""
+
     text: str
     edits: tuple[Edit, ...]
     lookalike: int
@@ -242,7 +244,7 @@ def normalize(text: str) -> Normalized:
     folded = _fold(text)
     cur = folded.text
     stages = [folded.edits] if folded.edits else []
-    # Same keys, in the same order, as the stages that found something.
+    # Only the counts that are not zero, always in the order lookalike, hidden, spaced, leet, repeat.
     stats = {k: v for k, v in (("lookalike", folded.lookalike), ("hidden", folded.hidden)) if v}
     if folded.regional:
         cur, flag_edits, _ = rewrite(cur, _FLAG_RE, _flag_word)
