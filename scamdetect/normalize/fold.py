@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import NamedTuple
 
 from confusable_homoglyphs import utils as _cf_utils
 
@@ -76,3 +77,38 @@ def fold_char(ch: str) -> str:
     if m:
         return m.group(1).lower()
     return ch.lower() if len(ch.lower()) == 1 else ch
+
+
+_REGIONAL = re.compile("[\U0001F1E6-\U0001F1FF]")
+
+
+class FoldedRun(NamedTuple):
+    """A run of non-ASCII characters after folding, with what normalisation counts in it."""
+
+    text: str  # the folded characters, joined
+    resized: tuple[tuple[int, int], ...]  # (offset, folded length) of each character not folded to one
+    disguised: tuple[int, ...]  # offsets of invisible characters and of look-alike letters or digits
+    hidden: int  # how many of the disguised characters are invisible
+    regional: bool  # whether the folded text holds a regional indicator (half of a flag)
+
+
+# Posts repeat the same emoji, dashes and fancy-font words, so whole runs are worth caching.
+@lru_cache(maxsize=16384)
+def fold_run(run: str) -> FoldedRun:
+    """Fold a run of non-ASCII characters one by one (``fold_char``) and note which were disguises."""
+    parts: list[str] = []
+    resized: list[tuple[int, int]] = []
+    disguised: list[int] = []
+    hidden = 0
+    for i, ch in enumerate(run):
+        f = fold_char(ch)
+        parts.append(f)
+        if ch in ZERO_WIDTH:
+            hidden += 1
+            disguised.append(i)
+        elif f.isascii() and f.isalnum():
+            disguised.append(i)
+        if len(f) != 1:
+            resized.append((i, len(f)))
+    text = "".join(parts)
+    return FoldedRun(text, tuple(resized), tuple(disguised), hidden, _REGIONAL.search(text) is not None)

@@ -14,7 +14,7 @@ from typing import Callable
 import re2
 
 from ..matching import PatternSet
-from .fold import FLAG_WORDS, ZERO_WIDTH, fold_char
+from .fold import FLAG_WORDS, fold_run
 
 # (new_start, new_end, old_start, old_end) of one length-changing replacement.
 Edit = tuple[int, int, int, int]
@@ -35,6 +35,7 @@ _SPACED_PAIRS = frozenset({"wa", "dm", "tg", "cs", "pt", "ig", "hp", "ln", "jt",
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
 _LEET_TOKEN_RE = re.compile(r"\b[a-z0-9]*[a-z][013-57-9][a-z0-9]*\b")
 _LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g"}
+_UNLEET = str.maketrans(_LEET)
 _LEET_RE = re.compile(r"(?<=[a-z])(?:[013-57-9]{1,2}(?=[a-z])|[013-57-9](?![0-9]))")
 # Words that really are written with digits.
 _DIGIT_WORDS = frozenset(
@@ -131,28 +132,40 @@ def rewrite(
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
-def _fold(text: str) -> tuple[str, tuple[Edit, ...], int, int]:
+@dataclass(slots=True)
+class _Folded:
+    """A post after ``_fold``: the folded text, its edits and what the folding counted."""
+
+    text: str
+    edits: tuple[Edit, ...]
+    lookalike: int
+    hidden: int
+    regional: bool  # a flag may follow: the text holds a regional indicator
+
+
+def _fold(text: str) -> _Folded:
     """Lowercase and fold non-ASCII characters; count look-alikes and hidden characters."""
     if text.isascii():
-        return text.lower(), (), 0, 0
+        return _Folded(text.lower(), (), 0, 0, False)
     out: list[str] = []
     edits: list[Edit] = []
-    last = shift = lookalike = hidden = 0
+    last = shift = disguised = hidden = 0
+    regional = False
     for m in _NON_ASCII.finditer(text):
-        out.append(text[last:m.start()].lower())
-        for i, ch in enumerate(m.group(0), m.start()):
-            f = fold_char(ch)
-            out.append(f)
-            if ch in ZERO_WIDTH:
-                hidden += 1
-            elif f.isascii() and f.isalnum():
-                lookalike += 1
-            if len(f) != 1:
-                edits.append((i + shift, i + shift + len(f), i, i + 1))
-                shift += len(f) - 1
+        start = m.start()
+        run = fold_run(m.group(0))
+        out.append(text[last:start].lower())
+        out.append(run.text)
+        disguised += len(run.disguised)
+        hidden += run.hidden
+        regional = regional or run.regional
+        for offset, size in run.resized:
+            i = start + offset
+            edits.append((i + shift, i + shift + size, i, i + 1))
+            shift += size - 1
         last = m.end()
     out.append(text[last:].lower())
-    return "".join(out), tuple(edits), lookalike, hidden
+    return _Folded("".join(out), tuple(edits), disguised - hidden, hidden, regional)
 
 
 def _join_spaced(m: re.Match[str]) -> str | None:
@@ -163,11 +176,16 @@ def _join_spaced(m: re.Match[str]) -> str | None:
     return None
 
 
+def _may_be_leet(tok: str) -> bool:
+    """Whether a token with a digit after a letter may be leet: not a word or amount written so."""
+    return not (tok in _DIGIT_WORDS or tok.isdigit() or sum(map(str.isalpha, tok)) < 2 or _MONEY_TOKEN.match(tok))
+
+
 def _unleet_token(m: re.Match[str]) -> str | None:
     tok = m.group(0)
-    if tok in _DIGIT_WORDS or tok.isdigit() or sum(c.isalpha() for c in tok) < 2 or _MONEY_TOKEN.match(tok):
+    if not _may_be_leet(tok):
         return None
-    fixed = _LEET_RE.sub(lambda d: "".join(_LEET[c] for c in d.group(0)), tok)
+    fixed = _LEET_RE.sub(lambda d: d.group(0).translate(_UNLEET), tok)
     return fixed if fixed != tok else None
 
 
@@ -176,7 +194,8 @@ URL_HINT = re.compile(rf"https?:|www\.|\.(?:{_TLDS})\b")
 
 def is_leet_word(token: str) -> bool:
     """Whether normalisation reads ``token`` as a word with digits standing for letters."""
-    return any(_unleet_token(m) for m in _LEET_TOKEN_RE.finditer(token.lower()))
+    # what _unleet_token would change: every _LEET_RE match turns digits into letters
+    return any(_may_be_leet(tok) and _LEET_RE.search(tok) for tok in _LEET_TOKEN_RE.findall(token.lower()))
 
 
 def protected_spans(text: str) -> list[tuple[int, int]]:
@@ -185,15 +204,18 @@ def protected_spans(text: str) -> list[tuple[int, int]]:
     return sorted(m.span() for rx in rxs for m in rx.finditer(text))
 
 
-def normalize(text: str) -> Normalized:
-    """Normalise one post: fold Unicode, undo spacing / leet / repeats, keep a map to the original."""
-    if not isinstance(text, str):
-        raise TypeError(f"text must be str, got {type(text).__name__}")
-    folded, fold_edits, lookalike, hidden = _fold(text)
-    stages = [fold_edits]
-    stats = {"lookalike": lookalike, "hidden": hidden, "spaced": 0, "leet": 0, "repeat": 0}
-    cur, flag_edits, _ = rewrite(folded, _FLAG_RE, _flag_word) if not text.isascii() else (folded, (), 0)
-    stages.append(flag_edits)
+def _repeated_letter(m: re.Match[str]) -> str:
+    return m.group(1)
+
+
+# The stages that undo disguises, in order, each with the index of its hint in ``_HINTS``.
+_STAGES: tuple[tuple[str, re.Pattern[str], Callable[[re.Match[str]], str | None]], ...] = (
+    ("spaced", SPACED_RE, _join_spaced), ("leet", _LEET_TOKEN_RE, _unleet_token), ("repeat", _REPEAT_RE, _repeated_letter),
+)
+
+
+def _undo_disguises(text: str, hints: set[int], stages: list[tuple[Edit, ...]], stats: dict[str, int]) -> str:
+    """Run the stages whose hints occur in ``text``; add their edits and counts to ``stages``, ``stats``."""
     shields: dict[str, list[tuple[int, int]]] = {}
 
     def protect(t: str) -> list[tuple[int, int]]:
@@ -202,14 +224,33 @@ def normalize(text: str) -> Normalized:
             shields[t] = protected_spans(t)
         return shields[t]
 
-    hints = _HINTS.matching(cur)
-    for hint, (name, rx, fn) in enumerate((("spaced", SPACED_RE, _join_spaced), ("leet", _LEET_TOKEN_RE, _unleet_token),
-                                           ("repeat", _REPEAT_RE, lambda m: m.group(1)))):
+    for hint, (name, rx, fn) in enumerate(_STAGES):
         if hint not in hints:
             continue
-        cur, edits, n = rewrite(cur, rx, fn, protect)
-        stages.append(edits)
-        stats[name] = n
+        text, edits, n = rewrite(text, rx, fn, protect)
+        if edits:
+            stages.append(edits)
         if n:  # joined or rewritten words may now show what a later stage looks for
-            hints = _HINTS.matching(cur)
-    return Normalized(text, cur, tuple(st for st in stages if st), {k: v for k, v in stats.items() if v})
+            stats[name] = n
+            if hint + 1 < len(_STAGES):
+                hints = _HINTS.matching(text)
+    return text
+
+
+def normalize(text: str) -> Normalized:
+    """Normalise one post: fold Unicode, undo spacing / leet / repeats, keep a map to the original."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be str, got {type(text).__name__}")
+    folded = _fold(text)
+    cur = folded.text
+    stages = [folded.edits] if folded.edits else []
+    # Only the counts that are not zero, always in the order lookalike, hidden, spaced, leet, repeat.
+    stats = {k: v for k, v in (("lookalike", folded.lookalike), ("hidden", folded.hidden)) if v}
+    if folded.regional:
+        cur, flag_edits, _ = rewrite(cur, _FLAG_RE, _flag_word)
+        if flag_edits:
+            stages.append(flag_edits)
+    hints = _HINTS.matching(cur)
+    if hints:
+        cur = _undo_disguises(cur, hints, stages, stats)
+    return Normalized(text, cur, tuple(stages), stats)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import yaml
 
-from ..normalize import Normalized, fold_char
-from ..normalize.fold import ZERO_WIDTH
+from ..normalize import Normalized
+from ..normalize.fold import fold_run
 from ..normalize.text import SPACED_RE as _SPACED
 from ..normalize.text import is_leet_word
 from .entities import Entity
@@ -140,25 +141,56 @@ def _entity_present(norm: Normalized, ents: Sequence[Entity], p: dict[str, Any])
     return [e.norm_span for e in ents if e.kind in kinds]
 
 
-_TOKEN = re.compile(r"\S+")
-_LEETISH = re.compile(r"[a-z][013-57-9]|[013-57-9][a-z]", re.I)
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+# A letter then a digit: every word that ``is_leet_word`` accepts has one.
+_LETTER_DIGIT = re.compile(r"[a-zA-Z][013-57-9]")
+_NON_SPACE = re.compile(r"\S*")
+
+
+# Leet words recur from post to post, and the check is slow.
+@lru_cache(maxsize=8192)
+def _is_ascii_leet_word(word: str) -> bool:
+    return word.isascii() and is_leet_word(word)
+
+
+def _disguised_words(text: str) -> list[tuple[int, int]]:
+    """Spans of the words (runs of non-space) that hold an invisible character or a look-alike
+    letter, or that are ASCII and written in leet."""
+    # Most words hold no suspect character, so words are found around the suspect characters
+    # rather than one by one. ``re`` cannot match backwards: a word's start is found in the
+    # reversed text.
+    backwards = text[::-1]
+    n = len(text)
+
+    def word_at(p: int) -> tuple[int, int]:
+        # backwards[n - p] is text[p - 1]; the match ends in backwards where the word starts in text
+        return n - _NON_SPACE.match(backwards, n - p).end(), _NON_SPACE.match(text, p).end()  # type: ignore[union-attr]
+
+    words: list[tuple[int, int]] = []
+    end = 0  # suspect characters come in order: those before ``end`` are in a word already seen
+    if not text.isascii():
+        for m in _NON_ASCII.finditer(text):
+            for offset in fold_run(m.group(0)).disguised:
+                p = m.start() + offset
+                if p >= end and not text[p].isspace():
+                    words.append(word_at(p))
+                    end = words[-1][1]
+    end = 0
+    for m in _LETTER_DIGIT.finditer(text):
+        if m.start() >= end:
+            start, end = word_at(m.start())
+            if _is_ascii_leet_word(text[start:end]):
+                words.append((start, end))
+    return words
 
 
 def _obfuscation(norm: Normalized, ents: Sequence[Entity], p: dict[str, Any]) -> list[tuple[int, int]]:
     """Spans of the ORIGINAL text that were disguised (see ``ORIGINAL_SPAN_CHECKS``)."""
-    changes = sum(norm.deobfuscated.get(k, 0) for k in ("lookalike", "hidden", "spaced", "leet"))
+    found = norm.deobfuscated
+    changes = found.get("lookalike", 0) + found.get("hidden", 0) + found.get("spaced", 0) + found.get("leet", 0)
     if changes < p.get("min_changes", 1):
         return []
-    out = []
-    for m in _TOKEN.finditer(norm.original):
-        tok = m.group(0)
-        if tok.isascii():
-            disguised = _LEETISH.search(tok) is not None and is_leet_word(tok)
-        else:
-            disguised = any(c in ZERO_WIDTH or (not c.isascii() and (f := fold_char(c)).isascii() and f.isalnum())
-                            for c in tok)
-        if disguised:
-            out.append(m.span())
+    out = _disguised_words(norm.original)
     lowered = norm.original.lower()
     out.extend(m.span() for m in _SPACED.finditer(lowered) if sum(c.isalpha() for c in m.group(0)) >= 3)
     return sorted(out)
