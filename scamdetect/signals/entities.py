@@ -106,12 +106,14 @@ _KEYWORDS = _keyword_automaton()
 
 def keyword_hits(t: str) -> list[tuple[int, int, str, str, str]]:
     """Whole-word places and bank names: (start, end, kind, name, value), longest first at a start."""
-    found = []
+    found: list[tuple[int, int, str, str, str]] = []
     for end, (kind, name, value) in _KEYWORDS.iter_long(t):
         start, stop = end - len(name) + 1, end + 1
         if (start and t[start - 1].isalnum()) or (stop < len(t) and t[stop].isalnum()):
             continue
         found.append((start, stop, kind, name, value))
+    if len(found) < 2:  # most posts: nothing to order or drop
+        return found
     found.sort(key=lambda x: (x[0], x[0] - x[1]))
     out: list[tuple[int, int, str, str, str]] = []
     for hit in found:
