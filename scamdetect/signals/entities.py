@@ -316,6 +316,7 @@ def extract(norm: Normalized, hints: set[int] | None = None) -> list[Entity]:
 
 
 def _entities(norm: Normalized, found: list[_Found]) -> list[Entity]:
+    """The found items as entities with their spans in the original post, in order of appearance."""
     original, to_original = norm.original, norm.to_original if norm.stages else None
     out = []
     for kind, value, s, e, extra in found:
