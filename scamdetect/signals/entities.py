@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
 import ahocorasick
@@ -53,6 +54,8 @@ _CUR = r"rp\.?|idr|usd|us\$|\$|rm|myr|sgd|thb|baht|yen|¥|won|ntd|nt\$|hkd|aed|d
 # Money is found from its digits: a number, then what stands just before and after it.
 _CUR_ENDINGS = (*_CUR_ALIASES, "rp.")
 _UNIT_STARTS = (*_MULT, *_CUR_ALIASES)
+_CUR_LAST_CHARS = frozenset(name[-1] for name in _CUR_ENDINGS)
+_UNIT_FIRST_CHARS = frozenset(name[0] for name in _UNIT_STARTS)
 _NUMBER_RE = re.compile(r"\d(?:\d|[.,]\d)*")
 _GROUPED = re.compile(r"\d{1,3}(?:[.,]\d{3})+")  # 15.000.000, 1,200
 _PER_WORD = re.compile(r"^\s?(?:/|per|se|tiap|an|a|each)\s?")
@@ -103,12 +106,14 @@ _KEYWORDS = _keyword_automaton()
 
 def keyword_hits(t: str) -> list[tuple[int, int, str, str, str]]:
     """Whole-word places and bank names: (start, end, kind, name, value), longest first at a start."""
-    found = []
+    found: list[tuple[int, int, str, str, str]] = []
     for end, (kind, name, value) in _KEYWORDS.iter_long(t):
         start, stop = end - len(name) + 1, end + 1
         if (start and t[start - 1].isalnum()) or (stop < len(t) and t[stop].isalnum()):
             continue
         found.append((start, stop, kind, name, value))
+    if len(found) < 2:  # most posts: nothing to order or drop
+        return found
     found.sort(key=lambda x: (x[0], x[0] - x[1]))
     out: list[tuple[int, int, str, str, str]] = []
     for hit in found:
@@ -140,11 +145,12 @@ class Entity:
 # Indonesian mobile numbers (08xx / +628xx, 10-13 digits) are most of what posts carry; their
 # E.164 form is fixed, so they skip the library's general parser (a test checks they agree).
 _ID_MOBILE = re.compile(r"^(?:\+62|62|0)(8[1-9]\d{7,10})$")
+_NOT_PHONE_CHARS = re.compile(r"[^\d+]")
 
 
 @lru_cache(maxsize=65536)
 def _e164(raw: str) -> str | None:
-    digits = re.sub(r"[^\d+]", "", raw)
+    digits = _NOT_PHONE_CHARS.sub("", raw)
     if m := _ID_MOBILE.match(digits):
         return "+62" + m.group(1)
     return _e164_library(digits)
@@ -171,22 +177,27 @@ def _e164_library(digits: str) -> str | None:
     return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _money(t: str, m: re.Match[str]) -> tuple[int, int, str, dict[str, Any]] | None:
-    """Read the amount at number ``m`` if a currency or multiplier makes it money."""
-    s, e = m.span()
-    # most numbers are years, ages, counts: no currency just before, no unit or currency just after
-    if not t[max(0, s - 7):s].rstrip().endswith(_CUR_ENDINGS) and not t[e:e + 10].lstrip().startswith(_UNIT_STARTS):
-        return None
-    before = _CUR_BEFORE.search(t[max(0, s - 6):s])
+_WA_NUMBER = re.compile(r"\d{8,15}")
+_TELEGRAM_CONTEXT = re.compile(r"tele|tg|telegram")
+_INSTAGRAM_CONTEXT = re.compile(r"\big\b|insta")
+_NON_DIGITS = re.compile(r"\D")
+_ORDER = attrgetter("start", "kind")
+
+
+def _money(t: str, s: int, e: int, currency_before: bool) -> tuple[int, int, str, dict[str, Any]] | None:
+    """Read the amount at number ``t[s:e]`` if a currency or multiplier makes it money
+    (``currency_before``: whether the text before it, spaces aside, ends with a currency name)."""
+    # _CUR_BEFORE can only match where a currency name ends just before, so spare the search
+    before = _CUR_BEFORE.search(t[max(0, s - 6):s]) if currency_before else None
     after = _MONEY_AFTER.match(t, e)
-    mult = after.group("mult") if after else None
-    cur_raw = (before.group("pre").rstrip(".") if before else None) or (after.group("post") if after else None)
+    mult, post, per = after.group("mult", "post", "per") if after else (None, None, None)
+    cur_raw = (before.group("pre").rstrip(".") if before else None) or post
     if cur_raw and cur_raw.startswith("dollar"):
         cur_raw = "dollar"
     if not cur_raw and not mult:
         return None
     currency = _CUR_ALIASES.get(cur_raw, "IDR") if cur_raw else "IDR"
-    raw = m.group(0)
+    raw = t[s:e]
     if _GROUPED.fullmatch(raw):
         amount = float(raw.replace(".", "").replace(",", ""))
     else:
@@ -198,7 +209,7 @@ def _money(t: str, m: re.Match[str]) -> tuple[int, int, str, dict[str, Any]] | N
         amount *= _MULT[mult]
     if amount <= 0:
         return None
-    period = _PERIOD.get(_PER_WORD.sub("", after.group("per"))) if after and after.group("per") else None
+    period = _PERIOD.get(_PER_WORD.sub("", per)) if per else None
     start = s - len(before.group(0)) if before else s
     end = (after.end() if after and after.group(0).strip() else e)
     while end > e and t[end - 1].isspace():
@@ -208,78 +219,108 @@ def _money(t: str, m: re.Match[str]) -> tuple[int, int, str, dict[str, Any]] | N
                                "idr": amount * IDR_PER.get(currency, 0.0)}
 
 
+_Found = tuple[str, str, int, int, dict[str, Any] | None]  # kind, value, start, end, extra
+
+
+# Plain loops: cheaper than any() over a generator, and these run for every candidate.
+def _overlaps(found: list[_Found], s: int, e: int) -> bool:
+    for _, _, a, b, _ in found:
+        if a < e and s < b:
+            return True
+    return False
+
+
+def _starts_inside(found: list[_Found], s: int) -> bool:
+    for _, _, a, b, _ in found:
+        if a <= s < b:
+            return True
+    return False
+
+
 def extract(norm: Normalized, hints: set[int] | None = None) -> list[Entity]:
     """All entities of one normalised post, in order of appearance (``hints``: which of
     ``ENTITY_HINTS`` occur in the text, when a scan already told)."""
     t = norm.text
-    out: list[Entity] = []
-    taken: list[tuple[int, int]] = []
-
-    def add(kind: str, value: str, s: int, e: int, extra: dict[str, Any] | None = None) -> None:
-        os_, oe = norm.to_original(s, e) if norm.stages else (s, e)
-        out.append(Entity(kind, value, norm.original[os_:oe], os_, oe, extra, (s, e)))
-        taken.append((s, e))
-
+    # spans in the normalised text, mapped to the original once all are found
+    found: list[_Found] = []
     has_at = "@" in t
     # bank accounts and phone numbers need at least seven digits in a row (give or take separators)
     if hints is None:
         hints = _HINTS.matching(t)
     has_long_number = _HINT_LONG_NUMBER in hints
     for m in EMAIL_RE.finditer(t) if has_at else ():
-        add("email", m.group(0), *m.span())
+        found.append(("email", m.group(0), *m.span(), None))
     for m in URL_RE.finditer(t) if _HINT_URL in hints else ():
-        s, e = m.span()
-        if any(a <= s < b for a, b in taken):
+        s = m.start()
+        if _starts_inside(found, s):
             continue
         url = m.group(0).rstrip(".,;:!?)")
         e = s + len(url)
         if _WA_LINK.search(url):
-            num = re.search(r"(\d{8,15})", url)
-            add("whatsapp_link", url, s, e)
-            if num and (p := _e164("+" + num.group(1))):
-                add("phone", p, s, e, {"via": "whatsapp_link"})
+            found.append(("whatsapp_link", url, s, e, None))
+            if (num := _WA_NUMBER.search(url)) and (p := _e164("+" + num.group(0))):
+                found.append(("phone", p, s, e, {"via": "whatsapp_link"}))
         elif _TG_LINK.search(url):
-            handle = url.rsplit("/", 1)[-1]
-            add("telegram_link", url, s, e)
-            if handle:
-                add("handle", "@" + handle, s, e, {"platform": "telegram"})
+            found.append(("telegram_link", url, s, e, None))
+            if handle := url.rsplit("/", 1)[-1]:
+                found.append(("handle", "@" + handle, s, e, {"platform": "telegram"}))
         else:
-            add("url", url, s, e, {"shortener": True} if _SHORTENER.match(url) else None)
+            found.append(("url", url, s, e, {"shortener": True} if _SHORTENER.match(url) else None))
     for m in HANDLE_RE.finditer(t) if has_at else ():
-        if not any(a <= m.start() < b for a, b in taken):
-            ctx = t[max(0, m.start() - 20):m.start()]
-            platform = "telegram" if re.search(r"tele|tg|telegram", ctx) else (
-                "instagram" if re.search(r"\big\b|insta", ctx) else None)
-            add("handle", m.group(0), *m.span(), {"platform": platform} if platform else None)
+        s, e = m.span()
+        if not _starts_inside(found, s):
+            ctx = t[max(0, s - 20):s]
+            platform = "telegram" if _TELEGRAM_CONTEXT.search(ctx) else (
+                "instagram" if _INSTAGRAM_CONTEXT.search(ctx) else None)
+            found.append(("handle", m.group(0), s, e, {"platform": platform} if platform else None))
     keywords = keyword_hits(t)
     for start, stop, kind, name, _ in keywords if has_long_number else ():
         if kind != "bank" or not (tail := _BANK_TAIL.match(t, stop)):
             continue
-        num = re.sub(r"\D", "", tail.group("num"))
+        num = _NON_DIGITS.sub("", tail.group("num"))
         context = t[max(0, start - 20):tail.end()]
         if 8 <= len(num) <= 16 and (_ACCOUNT_WORDS.search(context) or not _PHONE_START.match(num)):
             extra = {"bank": name.upper()}
             if tail.group("owner"):
                 extra["owner"] = tail.group("owner").strip()
-            add("bank_account", f"{name.upper()} {num}", start, tail.end(), extra)
+            found.append(("bank_account", f"{name.upper()} {num}", start, tail.end(), extra))
     for m in _PHONE_RE.finditer(t) if has_long_number else ():
         s, e = m.span()
-        raw = m.group(0).strip()
         if s and (t[s - 1].isalnum() or t[s - 1] in ".,"):
             continue
-        if any(a < e and s < b for a, b in taken) or not _PHONE_START.match(raw):
+        raw = m.group(0).strip()
+        if _overlaps(found, s, e) or not _PHONE_START.match(raw):
             continue
         if _MONEY_BEFORE.search(t[max(0, s - 6):s]):
             continue
         if p := _e164(raw):
-            add("phone", p, s, e)
+            found.append(("phone", p, s, e, None))
     for m in _NUMBER_RE.finditer(t):
-        if any(a < m.end() and m.start() < b for a, b in taken):
-            continue
-        if parsed := _money(t, m):
-            add("money", parsed[2], parsed[0], parsed[1], parsed[3])
+        s, e = m.span()
+        # Most numbers are years, ages, counts: no currency just before, no unit or currency just
+        # after. Telling them apart here is much cheaper than a call to _money (first characters
+        # first: most words start or end with none of the names).
+        before = t[max(0, s - 7):s].rstrip()
+        currency_before = before[-1:] in _CUR_LAST_CHARS and before.endswith(_CUR_ENDINGS)
+        if not currency_before:
+            after = t[e:e + 10].lstrip()
+            if not (after[:1] in _UNIT_FIRST_CHARS and after.startswith(_UNIT_STARTS)):
+                continue
+        if not _overlaps(found, s, e) and (money := _money(t, s, e, currency_before)):
+            start, stop, value, extra = money
+            found.append(("money", value, start, stop, extra))
     for start, stop, kind, name, cc in keywords:
         if kind == "destination":
-            add("destination", cc, start, stop, {"place": name})
-    out.sort(key=lambda e: (e.start, e.kind))
+            found.append(("destination", cc, start, stop, {"place": name}))
+    return _entities(norm, found)
+
+
+def _entities(norm: Normalized, found: list[_Found]) -> list[Entity]:
+    """The found items as entities with their spans in the original post, in order of appearance."""
+    original, to_original = norm.original, norm.to_original if norm.stages else None
+    out = []
+    for kind, value, s, e, extra in found:
+        os_, oe = to_original(s, e) if to_original else (s, e)
+        out.append(Entity(kind, value, original[os_:oe], os_, oe, extra, (s, e)))
+    out.sort(key=_ORDER)
     return out
