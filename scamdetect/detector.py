@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Sequence, overload
 
 from .classifier import ModelError, TfidfModel, load_classifier
 from .config import models_dir
-from .signals import Analysis, RuleSet, analyze
+from .signals import Analysis, RuleSet, analyze_many
 
 if TYPE_CHECKING:
     import numpy as np
@@ -61,7 +61,7 @@ class Detector:
 
     def analyze(self, texts: Sequence[str]) -> list[Analysis]:
         """Normalise, extract entities and run the rules on each post."""
-        return [analyze(_check_text(t)[:MAX_CHARS], self.rules) for t in texts]
+        return analyze_many([_check_text(t)[:MAX_CHARS] for t in texts], self.rules)
 
     def predict_proba(self, texts: str | Sequence[str]) -> "np.ndarray | float":
         """Calibrated scam probability of each post (a float for a single string)."""
