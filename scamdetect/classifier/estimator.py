@@ -52,7 +52,7 @@ class TfidfScamClassifier(ClassifierMixin, BaseEstimator):
         texts = [a.model_text for a in A]
         featurizer = Featurizer(train_tokenizer(texts, self.vocab_size), rule_ids or [r.id for r in self._rules().rules],
                                 self.bigram_bits)
-        counts = featurizer.text_counts(featurizer.token_ids(texts))
+        counts = featurizer.text_counts(texts)
         df = np.bincount(counts.indices, minlength=featurizer.n_text)
         idf = (np.log((1 + len(A)) / (1 + df)) + 1.0).astype(np.float32)
         model = TfidfModel(featurizer, idf, np.zeros(featurizer.n_features, np.float32), 0.0, self.rule_weight)

@@ -44,7 +44,7 @@ class TfidfModel:
     def matrix(self, A: Sequence[Analysis], counts: sp.csr_matrix | None = None) -> sp.csr_matrix:
         """TF-IDF rows (sublinear tf, l2-normalised) followed by weighted rule columns."""
         if counts is None:
-            counts = self.featurizer.text_counts(self.featurizer.token_ids([a.model_text for a in A]))
+            counts = self.featurizer.text_counts([a.model_text for a in A])
         tf = counts.copy()
         tf.data = (1.0 + np.log(tf.data)) * self.idf[tf.indices]
         _l2_rows(tf)
