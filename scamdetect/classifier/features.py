@@ -107,10 +107,12 @@ class Featurizer:
         return flat, np.diff(before[bounds])
 
     def _encode(self, chunk: str) -> tuple[int, ...]:
-        if len(self._pieces) >= _CACHE_LIMIT:
-            self._pieces.clear()
-        # a tuple of ints: the garbage collector stops tracking it, however large the cache grows
-        pieces = self._pieces[chunk] = tuple(self.tokenizer.encode(chunk, add_special_tokens=False).ids)
+        pieces = self._pieces.get(chunk)  # an earlier miss in the same batch may have filled it
+        if pieces is None:
+            if len(self._pieces) >= _CACHE_LIMIT:
+                self._pieces.clear()
+            # a tuple of ints: the garbage collector stops tracking it, however large the cache grows
+            pieces = self._pieces[chunk] = tuple(self.tokenizer.encode(chunk, add_special_tokens=False).ids)
         return pieces
 
     def bigram_column(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
