@@ -78,20 +78,17 @@ def _with_placeholders(norm: Normalized, entities: Sequence[Entity]) -> str:
 
 def analyze(text: str, rules: Sequence[Rule] | RuleSet) -> Analysis:
     """Normalise one post, extract its entities, run the rules and build the classifier input."""
-    norm = normalize(text)
     if isinstance(rules, RuleSet):
-        scan = rules.scan(norm.text)  # one pass: rule patterns and the entity extractor's hints
-        entities = extract(norm, scan.hints)
-        hits = rules.apply(norm, entities, scan)
-    else:
-        entities = extract(norm)
-        hits = apply_rules(rules, norm, entities)
-    return Analysis(norm, tuple(entities), tuple(hits), model_text(norm, entities))
+        return analyze_many([text], rules)[0]
+    norm = normalize(text)
+    entities = extract(norm)
+    return Analysis(norm, tuple(entities), tuple(apply_rules(rules, norm, entities)), model_text(norm, entities))
 
 
 def analyze_many(texts: Sequence[str], rules: RuleSet) -> list[Analysis]:
     """``analyze`` for many posts, one stage at a time over all of them: each stage's patterns and
-    tables stay in the CPU caches, which makes a batch about 15% cheaper than post after post."""
+    tables stay in the CPU caches, which makes a batch about 15% cheaper than post after post.
+    The rule set's one pass also finds the entity extractor's hints."""
     norms = [normalize(t) for t in texts]
     scans = [rules.scan(n.text) for n in norms]
     entities = [extract(n, s.hints) for n, s in zip(norms, scans)]
