@@ -105,3 +105,29 @@ def test_missing_or_garbled_manifest(model_copy, tmp_path):
     (model_copy / "manifest.json").unlink()
     with pytest.raises(ModelError, match="not a scamdetect model"):
         read_artifact(model_copy)
+
+
+def test_featurizer_counts_match_the_tokenizer_and_tokenize_each_new_chunk_once():
+    from scamdetect.classifier.features import Featurizer, train_tokenizer
+
+    texts = ["gaji xmoneyhighx kerja di kamboja", "", "kerja kerja kamboja!", "xphonex"]
+    fz = Featurizer(train_tokenizer(texts * 3, vocab_size=200, min_frequency=1), ["r"], bigram_bits=8)
+    calls = []
+    encode = fz.tokenizer.encode
+
+    class Counting:  # the tokenizer is a Rust object: wrap it to count calls
+        def encode(self, chunk, **kw):
+            calls.append(chunk)
+            return encode(chunk, **kw)
+
+        def __getattr__(self, name):
+            return getattr(fz.tokenizer_, name)
+
+    fz.tokenizer_, fz.tokenizer = fz.tokenizer, Counting()
+    counts = fz.text_counts(texts + texts)
+    assert sorted(calls) == sorted({w for t in texts for w in t.split()})  # once each, not per occurrence
+    for i, t in enumerate(texts + texts):
+        ids = [j for w in t.split() for j in encode(w, add_special_tokens=False).ids]
+        expected = np.bincount(ids, minlength=fz.vocab_size) if ids else np.zeros(fz.vocab_size)
+        assert np.array_equal(counts[i, :fz.vocab_size].toarray().ravel(), expected)
+        assert counts[i].sum() == len(ids) + max(0, len(ids) - 1)  # unigrams and bigrams
