@@ -146,3 +146,21 @@ def test_compiled_patterns_are_cached_and_a_damaged_cache_is_rebuilt(tmp_path, m
         f.write_bytes(b"not a database")
     assert [h.rule_id for h in analyze(text, RuleSet(load_rules())).hits] == first
     assert all(f.read_bytes() != b"not a database" for f in files)
+
+
+def test_fast_rule_set_gives_the_same_hits_and_spans_as_rule_by_rule():
+    """The rule set searches patterns with lookarounds only from where a match can start; a
+    lookbehind must still see the text before that point."""
+    from scamdetect.signals import apply_rules
+
+    rules = load_rules()
+    for text in ["Hubungi admin ya kak. Dibutuhkan admin & CS online ke Kamboja, tiket + mess ditanggung",
+                 "chat admin untuk info. " * 3 + "lowongan customer service luar negeri, min SMA, gaji $800 + bonus",
+                 "info lengkap DM. Lulusan SMP/SMA boleh, tanpa pengalaman, visa turis dulu nanti diurus visa kerja di sana"]:
+        norm = normalize(text)
+        entities = extract(norm)
+        # rules without weight only feed the classifier: the rule set keeps no spans for them
+        fast = [(h.rule_id, [(s.start, s.end) for s in h.spans] if h.weight else []) for h in RULES.apply(norm, entities)]
+        slow = [(h.rule_id, [(s.start, s.end) for s in h.spans] if h.weight else []) for h in apply_rules(rules, norm, entities)]
+        assert fast == slow
+        assert dict(fast).get("role_admin_cs") or "admin" not in text.lower()
