@@ -1,3 +1,6 @@
+import gc
+import random
+
 import pytest
 
 import scamdetect
@@ -80,3 +83,20 @@ def test_loading_a_model_imports_neither_torch_nor_sklearn():
     code = ("import sys, scamdetect; scamdetect.load(); "
             "assert not {'torch', 'transformers', 'sklearn'} & set(sys.modules), 'heavy import'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_scoring_leaves_no_reference_cycles(det):
+    # Garbage in a reference cycle waits for the cyclic collector, and pins whatever it reaches:
+    # a cycle through a traceback reaches the calling frames, so the whole batch of posts.
+    # A number with an unknown country code takes the phone library's error path; fresh digits
+    # keep the number out of the phone cache.
+    texts = [f"gaji 15jt di kamboja, hubungi +999 {random.randrange(10**7):07d} sekarang" for _ in range(50)]
+    texts += ["dicari admin, tiket visa ditanggung, WA 0812-3456-7890", "info loker resmi lewat disnaker"]
+    gc.collect()
+    gc.disable()
+    try:
+        det.predict(texts)
+        unreachable = gc.collect()
+    finally:
+        gc.enable()
+    assert unreachable == 0
