@@ -7,7 +7,6 @@ at a fraction of the cost). Counting and hashing are done with numpy over a whol
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from typing import Iterable, Sequence
 
@@ -19,6 +18,7 @@ from ..signals import PLACEHOLDER_NAMES, PLACEHOLDERS
 
 BIGRAM_BITS = 19
 _CACHE_LIMIT = 100_000
+_ID_BYTES = np.dtype(np.int64).itemsize
 _UNK = "[UNK]"
 SPECIAL_TOKENS = [_UNK, *sorted({p.strip() for p in PLACEHOLDERS.values()})]
 
@@ -75,7 +75,7 @@ class Featurizer:
         self.vocab_size = tokenizer.get_vocab_size()
         self.bigram_bits = bigram_bits
         self.n_text = self.vocab_size + (1 << bigram_bits)
-        self._pieces: dict[str, tuple[int, ...]] = {}
+        self._pieces: dict[str, bytes] = {}
 
     @property
     def n_features(self) -> int:
@@ -86,8 +86,9 @@ class Featurizer:
 
         Each whitespace-separated chunk is tokenized once and cached: most chunks recur, and a dict
         lookup is far cheaper than a call into the tokenizer, which still cuts punctuation inside a
-        chunk as it would in the whole text. The lookups and the joining run over the whole batch
-        at once, in C (``map``, ``chain``), rather than chunk by chunk in Python.
+        chunk as it would in the whole text. The cache holds each chunk's ids as the bytes of an
+        int64 array, so the whole batch is joined by one ``bytes.join`` (a copy of memory) and
+        the lookups run in C (``map``) rather than chunk by chunk in Python.
         """
         words: list[str] = []
         per_text = np.empty(len(texts), dtype=np.int64)
@@ -100,19 +101,20 @@ class Featurizer:
             pieces = [p if p is not None else self._encode(w) for w, p in zip(words, pieces)]
         # tokens before each chunk, read at each text's first and last chunk
         before = np.zeros(len(pieces) + 1, dtype=np.int64)
-        np.cumsum(np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces)), out=before[1:])
-        flat = np.fromiter(itertools.chain.from_iterable(pieces), dtype=np.int64, count=int(before[-1]))
+        np.cumsum(np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces)) // _ID_BYTES, out=before[1:])
+        flat = np.frombuffer(b"".join(pieces), dtype=np.int64)
         bounds = np.zeros(len(texts) + 1, dtype=np.int64)
         np.cumsum(per_text, out=bounds[1:])
         return flat, np.diff(before[bounds])
 
-    def _encode(self, chunk: str) -> tuple[int, ...]:
+    def _encode(self, chunk: str) -> bytes:
         pieces = self._pieces.get(chunk)  # an earlier miss in the same batch may have filled it
         if pieces is None:
             if len(self._pieces) >= _CACHE_LIMIT:
                 self._pieces.clear()
-            # a tuple of ints: the garbage collector stops tracking it, however large the cache grows
-            pieces = self._pieces[chunk] = tuple(self.tokenizer.encode(chunk, add_special_tokens=False).ids)
+            ids = self.tokenizer.encode(chunk, add_special_tokens=False).ids
+            # bytes: compact, and nothing the garbage collector tracks, however large the cache grows
+            pieces = self._pieces[chunk] = np.array(ids, dtype=np.int64).tobytes()
         return pieces
 
     def bigram_column(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
