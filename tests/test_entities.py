@@ -61,7 +61,9 @@ def test_money(text, amount, currency, period):
 
 
 @pytest.mark.parametrize("text, cc", [("kerja di Phnom Penh", "KH"), ("ke Mуanmar", "MM"), ("CS 🇰🇭", "KH"),
-                                      ("Shwe Kokko", "MM"), ("magang Jepang", "JP")])
+                                      ("Shwe Kokko", "MM"), ("magang Jepang", "JP"),
+                                      # a longer name that is not a whole word must not hide a shorter one
+                                      ("kerja di negara Kamboja", "KH"), ("ke Korea Selatannya", "KR")])
 def test_destinations(text, cc):
     assert [e.value for e in ents(text, "destination")] == [cc]
 

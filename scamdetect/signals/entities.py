@@ -107,8 +107,10 @@ _KEYWORDS = _keyword_automaton()
 
 def keyword_hits(t: str) -> list[tuple[int, int, str, str, str]]:
     """Whole-word places and bank names: (start, end, kind, name, value), longest first at a start."""
+    # Every match, overlapping ones included, is checked for word boundaries before the longest
+    # are kept: "negara k" (a name for Cambodia) inside "negara kamboja" must not hide "kamboja".
     found: list[tuple[int, int, str, str, str]] = []
-    for end, (kind, name, value) in _KEYWORDS.iter_long(t):
+    for end, (kind, name, value) in _KEYWORDS.iter(t):
         start, stop = end - len(name) + 1, end + 1
         if (start and t[start - 1].isalnum()) or (stop < len(t) and t[stop].isalnum()):
             continue
