@@ -6,6 +6,10 @@ pandas + scikit-learn word + char TF-IDF loop on the same posts, in one run.
     python bench/bench_score.py -n 1000000            # the real run
     python bench/bench_score.py -n 20000 --runs j1 j2 # quicker
 
+"halves" runs two separate `scamdetect score` processes at once, each on half of the posts: what two
+cores give when the processes share nothing, the most --jobs 2 could reach on the machine (on a VM
+two busy processes slow each other down through shared caches and the host).
+
 Each run is a separate process tree, watched every 0.2 s: peak RSS is the largest sum of resident
 memory over the tree (parent and workers); peak PSS (sampled every 2 s, as reading it costs CPU)
 shares the pages that forked workers have in common fairly among them, and is the better figure
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -37,6 +42,7 @@ RUNS = {
     "j2": ("scamdetect score --jobs 2", ["-j", "2"]),
     "dask": ("scamdetect score --engine dask (local, 2 workers)", ["--engine", "dask", "-j", "2"]),
 }
+HALVES = "2 x scamdetect score (1 process), half the posts each"
 PLAIN = "plain pandas + sklearn word+char TF-IDF loop"
 
 _PLAIN_CODE = r"""
@@ -99,10 +105,25 @@ def watch(cmd: list[str], stdin_go: bool = False) -> tuple[float, int, int]:
     return seconds, peak_rss, peak_pss
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of every finished process this one started, and theirs."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _split(src: Path, tmp: Path) -> list[Path]:
+    """The posts of ``src`` in two files of about half the lines each."""
+    lines = src.read_bytes().splitlines(keepends=True)
+    halves = [tmp / "half-1.jsonl", tmp / "half-2.jsonl"]
+    halves[0].write_bytes(b"".join(lines[: len(lines) // 2]))
+    halves[1].write_bytes(b"".join(lines[len(lines) // 2:]))
+    return halves
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-n", type=int, default=100_000, help="posts to generate")
-    ap.add_argument("--runs", nargs="+", choices=[*RUNS, "plain"], default=[*RUNS, "plain"])
+    ap.add_argument("--runs", nargs="+", choices=[*RUNS, "halves", "plain"], default=[*RUNS, "halves", "plain"])
     ap.add_argument("--dir", help="where the generated posts and outputs go (default: a temporary folder)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
@@ -113,15 +134,28 @@ def main() -> None:
         results = {}
         for run in args.runs:
             out = Path(tmp) / f"out-{run}.jsonl"
-            if run == "plain":
+            cpu0 = _children_cpu()
+            if run == "halves":
+                name = HALVES
+                score = f"{sys.executable} -m scamdetect.cli score -q -j 1"
+                halves = _split(src, Path(tmp))
+                a, b = (f"{score} {h} -o {h.with_suffix('.out.jsonl')}" for h in halves)
+                secs, rss, pss = watch(["bash", "-c", f"{a} & first=$!; {b} && wait $first"])
+                for h in halves:
+                    h.unlink()
+                    h.with_suffix(".out.jsonl").unlink()
+                out.touch()
+            elif run == "plain":
                 name = PLAIN
                 secs, rss, pss = watch([sys.executable, "-c", _PLAIN_CODE, str(src), str(out)], stdin_go=True)
             else:
                 name, flags = RUNS[run]
                 secs, rss, pss = watch([sys.executable, "-m", "scamdetect.cli", "score", str(src), "-o", str(out),
                                         "-q", *flags])
+            # the plain loop's process also fits its model: its CPU time says nothing per post
+            cpu = "    -" if run == "plain" else f"{(_children_cpu() - cpu0) / args.n * 1e6:5,.0f}"
             results[name] = (args.n / secs, rss, pss)
-            print(f"{name:<52} {args.n / secs:>9,.0f} posts/s  peak RSS {rss / 2**20:6,.0f} MiB  "
+            print(f"{name:<52} {args.n / secs:>9,.0f} posts/s  CPU {cpu} µs/post  peak RSS {rss / 2**20:6,.0f} MiB  "
                   f"PSS {pss / 2**20:6,.0f} MiB", flush=True)
             out.unlink()
         if PLAIN in results:
