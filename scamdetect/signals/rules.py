@@ -120,13 +120,14 @@ def _destination(norm: Normalized, ents: Sequence[Entity], p: dict[str, Any]) ->
 
 
 def _money_at_least(norm: Normalized, ents: Sequence[Entity], p: dict[str, Any]) -> list[tuple[int, int]]:
+    """Amounts of at least ``idr`` rupiah (and below ``below``, if given) paid per one of ``periods``."""
     periods = set(p.get("periods", ["month", None]))
     context = p.get("context")
     out = []
     for e in ents:
         if e.kind != "money" or not e.extra or e.extra["period"] not in periods:
             continue
-        if not p["idr"] <= e.extra["idr"] < 1e9:
+        if not p["idr"] <= e.extra["idr"] < p.get("below", 1e9):
             continue
         s, end = e.norm_span
         # a price is not a salary: ask for a pay word close by, unless the amount is per month
