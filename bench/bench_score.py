@@ -144,7 +144,6 @@ def main() -> None:
                 for h in halves:
                     h.unlink()
                     h.with_suffix(".out.jsonl").unlink()
-                out.touch()
             elif run == "plain":
                 name = PLAIN
                 secs, rss, pss = watch([sys.executable, "-c", _PLAIN_CODE, str(src), str(out)], stdin_go=True)
@@ -157,7 +156,7 @@ def main() -> None:
             results[name] = (args.n / secs, rss, pss)
             print(f"{name:<52} {args.n / secs:>9,.0f} posts/s  CPU {cpu} µs/post  peak RSS {rss / 2**20:6,.0f} MiB  "
                   f"PSS {pss / 2**20:6,.0f} MiB", flush=True)
-            out.unlink()
+            out.unlink(missing_ok=True)
         if PLAIN in results:
             base = results[PLAIN][0]
             print("\nrelative to the plain loop:")
