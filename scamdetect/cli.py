@@ -155,6 +155,42 @@ def _cmd_data_obfuscate(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_evaluate(a: argparse.Namespace) -> int:
+    from .detector import load
+    from .training.evaluate import evaluate_labelled
+
+    rows = []
+    with open(a.input, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                ok = isinstance(rec[a.text_field], str) and rec[a.label_field] in (0, 1)
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise UserError(f"{a.input}:{n}: not a labelled post ({exc})") from None
+            if not ok:
+                raise UserError(f"{a.input}:{n}: {a.text_field!r} must be a string and {a.label_field!r} 0 or 1")
+            rows.append(rec)
+    if not rows:
+        raise UserError(f"{a.input} holds no posts")
+    res = evaluate_labelled(load(a.model), rows, a.text_field, a.label_field, a.by)
+    m = res["metrics"]
+    print(f"{res['model_id']} at threshold {res['threshold']:.3f} on {m['n']} posts ({m['positives']} scams): "
+          f"F1 {m['f1']:.3f}, precision {m['precision']:.3f}, recall {m['recall']:.3f} "
+          f"(tp {m['tp']}, fp {m['fp']}, fn {m['fn']}, tn {m['tn']})")
+    for key, groups in res.get("by", {}).items():
+        for value, g in groups.items():
+            print(f"  {key}={value}: {g['errors']} wrong of {g['n']}")
+    for e in res["errors"][:a.show]:
+        kind = "missed scam" if e["label"] else "false flag"
+        print(f"  row {e['row']}: {kind}, score {e['score']:.3f}, flags {e['red_flags']}, signs against "
+              f"{e['mitigating']}: {e['text'][:160]!r}")
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, ensure_ascii=False, indent=1), encoding="utf-8")
+    return 0
+
+
 def _cmd_serve(a: argparse.Namespace) -> int:
     import os
 
@@ -272,6 +308,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=13)
     sp.add_argument("--reassign", action="store_true", help="redo every assignment, not only new groups")
     sp.set_defaults(func=_cmd_data_split)
+    ev = d.add_parser("evaluate", help="score a labelled JSONL file: precision, recall, F1 and the mistakes")
+    ev.add_argument("input")
+    ev.add_argument("-m", "--model", help="model directory (default: the shipped default model)")
+    ev.add_argument("--text-field", default="text")
+    ev.add_argument("--label-field", default="label", help="1 = scam, 0 = not (default: label)")
+    ev.add_argument("--by", help="also count mistakes per value of this field (e.g. category)")
+    ev.add_argument("--show", type=int, default=20, help="mistakes to print, most confident first (default 20)")
+    ev.add_argument("--json", help="write the metrics and every mistake to this JSON file")
+    ev.set_defaults(func=_cmd_data_evaluate)
     o = d.add_parser("obfuscate", help="write a disguised copy of a JSONL file (robustness tests)")
     o.add_argument("input")
     o.add_argument("-o", "--output", default="-")

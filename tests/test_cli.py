@@ -110,3 +110,28 @@ def test_csv_saved_by_excel_with_a_bom(tmp_path, tiny_model_dir):
     out = tmp_path / "out.jsonl"
     assert main(["score", str(src), "-o", str(out), "-m", str(tiny_model_dir), "-q"]) == 0
     assert read_jsonl(out)[0]["id"] == "1"
+
+
+def test_data_evaluate_scores_a_labelled_file_and_lists_the_mistakes(tmp_path, tiny_model_dir, capsys):
+    legit = "Dicari kasir minimarket di Bandung, gaji UMR, kirim lamaran ke kantor kami."
+    rows = [{"text": t, "label": 1, "category": "scam_overseas"} for t in SCAMS[:3]]
+    rows += [{"text": legit, "label": 0, "category": "legit_domestic"}, {"text": SCAMS[3], "label": 0, "category": "other_social"}]
+    src = write_jsonl(tmp_path / "labelled.jsonl", rows)
+    out = tmp_path / "eval.json"
+    assert main(["data", "evaluate", str(src), "-m", str(tiny_model_dir), "--by", "category", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    m = res["metrics"]
+    assert m["n"] == 5 and m["positives"] == 3 and m["tp"] + m["fn"] == 3 and m["fp"] + m["tn"] == 2
+    wrong = m["fp"] + m["fn"]
+    assert len(res["errors"]) == wrong and sum(g["errors"] for g in res["by"]["category"].values()) == wrong
+    # a scam labelled 0 is a mistake the model must report, with the row it came from
+    assert {"row": 5, "label": 0} in [{k: e[k] for k in ("row", "label")} for e in res["errors"]]
+    printed = capsys.readouterr().out
+    assert "on 5 posts (3 scams)" in printed and "row 5: false flag" in printed
+
+
+def test_data_evaluate_refuses_an_unlabelled_row(tmp_path, tiny_model_dir, capsys):
+    src = tmp_path / "labelled.jsonl"
+    src.write_text(json.dumps({"text": SCAMS[0], "label": 1}) + "\n" + json.dumps({"text": SCAMS[1]}) + "\n")
+    assert main(["data", "evaluate", str(src), "-m", str(tiny_model_dir)]) == 2
+    assert "labelled.jsonl:2: not a labelled post" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""Evaluation: scam-class metrics, error rates per category / platform / language / source, plots."""
+"""Evaluation: scam-class metrics, error rates per category / platform / language / source, plots, and
+the check of a model on any labelled file (``evaluate_labelled``)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,25 @@ def error_rates(rows: Sequence[Mapping], p: Sequence[float], threshold: float, k
         elif not y.any():
             entry["fpr"] = float(pred.mean())
         out[k] = entry
+    return out
+
+
+def evaluate_labelled(det: Any, rows: Sequence[Mapping], text_field: str = "text", label_field: str = "label",
+                      by: str | None = None) -> dict[str, Any]:
+    """Score labelled posts with the detector ``det`` at its own threshold: the scam-class metrics,
+    error rates per value of ``by`` (a field such as ``category``) and every misclassified post
+    with its score, red flags and mitigating signs, most confident mistakes first."""
+    preds = det.predict([str(r[text_field]) for r in rows])
+    scores = [p.score for p in preds]
+    labelled = [{**r, "label": int(r[label_field])} for r in rows]
+    out: dict[str, Any] = {"model_id": det.model_id, "threshold": det.threshold,
+                           "metrics": binary_metrics([r["label"] for r in labelled], scores, det.threshold)}
+    if by:
+        out["by"] = {by: error_rates([{**r, by: r.get(by)} for r in labelled], scores, det.threshold, by)}
+    errors = [{"row": i + 1, "label": r["label"], "score": p.score, "red_flags": [h["rule"] for h in p.reasons],
+               "mitigating": [h["rule"] for h in p.mitigating], "text": str(r[text_field])}
+              for i, (r, p) in enumerate(zip(labelled, preds)) if int(p.is_scam) != r["label"]]
+    out["errors"] = sorted(errors, key=lambda e: -abs(e["score"] - det.threshold))
     return out
 
 
