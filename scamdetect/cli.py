@@ -184,7 +184,7 @@ def _cmd_data_evaluate(a: argparse.Namespace) -> int:
             print(f"  {key}={value}: {g['errors']} wrong of {g['n']}")
     for e in res["errors"][:a.show]:
         kind = "missed scam" if e["label"] else "false flag"
-        print(f"  row {e['row']}: {kind}, score {e['score']:.3f}, flags {e['red_flags']}, signs against "
+        print(f"  post {e['row']}: {kind}, score {e['score']:.3f}, flags {e['red_flags']}, signs against "
               f"{e['mitigating']}: {e['text'][:160]!r}")
     if a.json:
         Path(a.json).write_text(json.dumps(res, ensure_ascii=False, indent=1), encoding="utf-8")

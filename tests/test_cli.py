@@ -127,7 +127,7 @@ def test_data_evaluate_scores_a_labelled_file_and_lists_the_mistakes(tmp_path, t
     # a scam labelled 0 is a mistake the model must report, with the row it came from
     assert {"row": 5, "label": 0} in [{k: e[k] for k in ("row", "label")} for e in res["errors"]]
     printed = capsys.readouterr().out
-    assert "on 5 posts (3 scams)" in printed and "row 5: false flag" in printed
+    assert "on 5 posts (3 scams)" in printed and "post 5: false flag" in printed
 
 
 def test_data_evaluate_refuses_an_unlabelled_row(tmp_path, tiny_model_dir, capsys):

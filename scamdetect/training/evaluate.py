@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 from sklearn.metrics import average_precision_score, confusion_matrix, precision_recall_curve, precision_recall_fscore_support
+
+if TYPE_CHECKING:
+    from ..detector import Detector
 
 
 def choose_threshold(y: Sequence[int], p: Sequence[float], precision_target: float) -> float:
@@ -54,11 +57,12 @@ def error_rates(rows: Sequence[Mapping], p: Sequence[float], threshold: float, k
     return out
 
 
-def evaluate_labelled(det: Any, rows: Sequence[Mapping], text_field: str = "text", label_field: str = "label",
+def evaluate_labelled(det: Detector, rows: Sequence[Mapping], text_field: str = "text", label_field: str = "label",
                       by: str | None = None) -> dict[str, Any]:
     """Score labelled posts with the detector ``det`` at its own threshold: the scam-class metrics,
     error rates per value of ``by`` (a field such as ``category``) and every misclassified post
-    with its score, red flags and mitigating signs, most confident mistakes first."""
+    (``row``: its position in ``rows``, from 1) with its score, red flags and mitigating signs, most
+    confident mistakes first."""
     preds = det.predict([str(r[text_field]) for r in rows])
     scores = [p.score for p in preds]
     labelled = [{**r, "label": int(r[label_field])} for r in rows]
