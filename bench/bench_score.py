@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -137,9 +138,10 @@ def main() -> None:
             cpu0 = _children_cpu()
             if run == "halves":
                 name = HALVES
-                score = f"{sys.executable} -m scamdetect.cli score -q -j 1"
+                score = f"{shlex.quote(sys.executable)} -m scamdetect.cli score -q -j 1"
                 halves = _split(src, Path(tmp))
-                a, b = (f"{score} {h} -o {h.with_suffix('.out.jsonl')}" for h in halves)
+                a, b = (f"{score} {shlex.quote(str(h))} -o {shlex.quote(str(h.with_suffix('.out.jsonl')))}"
+                        for h in halves)
                 secs, rss, pss = watch(["bash", "-c", f"{a} & first=$!; {b} && wait $first"])
                 for h in halves:
                     h.unlink()

@@ -157,23 +157,9 @@ def _cmd_data_obfuscate(a: argparse.Namespace) -> int:
 
 def _cmd_data_evaluate(a: argparse.Namespace) -> int:
     from .detector import load
-    from .training.evaluate import evaluate_labelled
+    from .training.evaluate import evaluate_labelled, read_labelled
 
-    rows = []
-    with open(a.input, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                ok = isinstance(rec[a.text_field], str) and rec[a.label_field] in (0, 1)
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise UserError(f"{a.input}:{n}: not a labelled post ({exc})") from None
-            if not ok:
-                raise UserError(f"{a.input}:{n}: {a.text_field!r} must be a string and {a.label_field!r} 0 or 1")
-            rows.append(rec)
-    if not rows:
-        raise UserError(f"{a.input} holds no posts")
+    rows = read_labelled(a.input, a.text_field, a.label_field)
     res = evaluate_labelled(load(a.model), rows, a.text_field, a.label_field, a.by)
     m = res["metrics"]
     print(f"{res['model_id']} at threshold {res['threshold']:.3f} on {m['n']} posts ({m['positives']} scams): "

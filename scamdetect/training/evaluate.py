@@ -3,6 +3,7 @@ the check of a model on any labelled file (``evaluate_labelled``)."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -57,22 +58,44 @@ def error_rates(rows: Sequence[Mapping], p: Sequence[float], threshold: float, k
     return out
 
 
+def read_labelled(path: str | Path, text_field: str = "text", label_field: str = "label") -> list[dict[str, Any]]:
+    """The posts of a labelled JSON Lines file; a line without a text string or a 0 / 1 label is
+    refused with its line number (ValueError)."""
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                ok = isinstance(rec[text_field], str) and rec[label_field] in (0, 1)
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{n}: not a labelled post ({exc})") from None
+            if not ok:
+                raise ValueError(f"{path}:{n}: {text_field!r} must be a string and {label_field!r} 0 or 1")
+            rows.append(rec)
+    if not rows:
+        raise ValueError(f"{path} holds no posts")
+    return rows
+
+
 def evaluate_labelled(det: Detector, rows: Sequence[Mapping], text_field: str = "text", label_field: str = "label",
                       by: str | None = None) -> dict[str, Any]:
     """Score labelled posts with the detector ``det`` at its own threshold: the scam-class metrics,
     error rates per value of ``by`` (a field such as ``category``) and every misclassified post
     (``row``: its position in ``rows``, from 1) with its score, red flags and mitigating signs, most
     confident mistakes first."""
-    preds = det.predict([str(r[text_field]) for r in rows])
+    preds = det.predict([r[text_field] for r in rows])
     scores = [p.score for p in preds]
-    labelled = [{**r, "label": int(r[label_field])} for r in rows]
+    y = [int(r[label_field]) for r in rows]
     out: dict[str, Any] = {"model_id": det.model_id, "threshold": det.threshold,
-                           "metrics": binary_metrics([r["label"] for r in labelled], scores, det.threshold)}
+                           "metrics": binary_metrics(y, scores, det.threshold)}
     if by:
-        out["by"] = {by: error_rates([{**r, by: r.get(by)} for r in labelled], scores, det.threshold, by)}
-    errors = [{"row": i + 1, "label": r["label"], "score": p.score, "red_flags": [h["rule"] for h in p.reasons],
-               "mitigating": [h["rule"] for h in p.mitigating], "text": str(r[text_field])}
-              for i, (r, p) in enumerate(zip(labelled, preds)) if int(p.is_scam) != r["label"]]
+        keyed = [{"label": label, by: r.get(by)} for r, label in zip(rows, y)]
+        out["by"] = {by: error_rates(keyed, scores, det.threshold, by)}
+    errors = [{"row": i, "label": label, "score": p.score, "red_flags": [h["rule"] for h in p.reasons],
+               "mitigating": [h["rule"] for h in p.mitigating], "text": r[text_field]}
+              for i, (r, label, p) in enumerate(zip(rows, y, preds), 1) if int(p.is_scam) != label]
     out["errors"] = sorted(errors, key=lambda e: -abs(e["score"] - det.threshold))
     return out
 
