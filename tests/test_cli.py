@@ -134,4 +134,4 @@ def test_data_evaluate_refuses_an_unlabelled_row(tmp_path, tiny_model_dir, capsy
     src = tmp_path / "labelled.jsonl"
     src.write_text(json.dumps({"text": SCAMS[0], "label": 1}) + "\n" + json.dumps({"text": SCAMS[1]}) + "\n")
     assert main(["data", "evaluate", str(src), "-m", str(tiny_model_dir)]) == 2
-    assert "labelled.jsonl:2: not a labelled post" in capsys.readouterr().err
+    assert "labelled.jsonl:2: no 'label' field" in capsys.readouterr().err

@@ -69,7 +69,9 @@ def read_labelled(path: str | Path, text_field: str = "text", label_field: str =
             try:
                 rec = json.loads(line)
                 ok = isinstance(rec[text_field], str) and rec[label_field] in (0, 1)
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            except KeyError as exc:
+                raise ValueError(f"{path}:{n}: no {exc.args[0]!r} field (use --text-field / --label-field)") from None
+            except (json.JSONDecodeError, TypeError) as exc:
                 raise ValueError(f"{path}:{n}: not a labelled post ({exc})") from None
             if not ok:
                 raise ValueError(f"{path}:{n}: {text_field!r} must be a string and {label_field!r} 0 or 1")
